@@ -1,0 +1,137 @@
+"""The object a notebook opens first: params, run folder, teacher, and a record of what it wrote.
+
+A notebook does ``stage = Stage.open("01_attributes", params_path, overrides, run_dir)``, calls the
+package's helpers, registers the files it writes with :meth:`Stage.output` (or the figure/table
+helpers) and ends with :meth:`Stage.finish`. The runner reads the record that ``finish`` writes to
+fill ``manifest.json`` (outputs, teacher tokens) and to decide whether a stage can be skipped.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .config import Params, load_params
+from .io import read_json, write_json
+
+if TYPE_CHECKING:
+    import matplotlib.figure
+    import pandas as pd
+
+    from .backends import TeacherBackend
+
+STAGE_RECORDS = ".stages"
+
+
+def find_project_root(start: Path | None = None) -> Path:
+    """The folder holding ``params/`` and ``notebooks/``: notebooks run with cwd = notebooks/."""
+    here = (start or Path.cwd()).resolve()
+    for cand in (here, *here.parents):
+        if (cand / "pyproject.toml").is_file() and (cand / "compeffdist_utils").is_dir():
+            return cand
+    return here
+
+
+class Stage:
+    def __init__(self, name: str, params: Params, run_dir: Path, params_path: Path | None = None):
+        self.name = name
+        self.params = params
+        self.run_dir = run_dir
+        self.params_path = params_path
+        self.outputs: list[str] = []
+        self.notes: dict[str, Any] = {}
+        self._teacher: TeacherBackend | None = None
+        self._t0 = time.time()
+        run_dir.mkdir(parents=True, exist_ok=True)
+
+    @classmethod
+    def open(
+        cls,
+        name: str,
+        params_path: str | Path,
+        overrides: dict[str, Any] | None = None,
+        run_dir: str | Path | None = None,
+    ) -> Stage:
+        root = find_project_root()
+        p = Path(params_path)
+        if not p.is_absolute() and not p.exists():
+            p = root / p
+        params = load_params(p, overrides)
+        rd = Path(run_dir) if run_dir else params.run_dir(root)
+        if not rd.is_absolute():
+            rd = root / rd
+        return cls(name, params, rd, p)
+
+    # -- files ---------------------------------------------------------------------------------
+    def resolve_path(self, path: str | Path) -> Path:
+        """A path named in params: relative paths are relative to the project root, not notebooks/."""
+        p = Path(path).expanduser()
+        return p if p.is_absolute() else find_project_root() / p
+
+    def path(self, rel: str) -> Path:
+        """A path inside the run folder (parents created), e.g. an earlier stage's output."""
+        out = self.run_dir / rel
+        out.parent.mkdir(parents=True, exist_ok=True)
+        return out
+
+    def output(self, rel: str) -> Path:
+        """Like :meth:`path`, and records the file as this stage's output."""
+        if rel not in self.outputs:
+            self.outputs.append(rel)
+        return self.path(rel)
+
+    def require(self, rel: str, produced_by: str) -> Path:
+        """An input from an earlier stage, with a clear error when that stage has not run."""
+        p = self.run_dir / rel
+        if not p.exists():
+            raise FileNotFoundError(
+                f"{self.name} needs {p}, written by stage {produced_by}; run it first "
+                f"(compeffdist run <params> --stages {produced_by[:2]})"
+            )
+        return p
+
+    def save_figure(self, fig: matplotlib.figure.Figure, name: str) -> Path:
+        out = self.output(f"figures/{self.name}_{name}.png")
+        fig.savefig(out, dpi=110, bbox_inches="tight")
+        return out
+
+    def save_table(self, df: pd.DataFrame, name: str) -> Path:
+        out = self.output(f"tables/{self.name}_{name}.csv")
+        df.to_csv(out, index=True)
+        return out
+
+    # -- models --------------------------------------------------------------------------------
+    def teacher(self) -> TeacherBackend:
+        """The configured teacher, writing through the persistent response cache."""
+        if self._teacher is None:
+            from .backends import make_teacher
+
+            self._teacher = make_teacher(self.params)
+        return self._teacher
+
+    # -- bookkeeping ---------------------------------------------------------------------------
+    def record_path(self) -> Path:
+        return self.run_dir / STAGE_RECORDS / f"{self.name}.json"
+
+    def finish(self, **notes: Any) -> dict[str, Any]:
+        """Write the stage record (outputs, teacher usage, notes) that the runner and report read."""
+        self.notes.update(notes)
+        usage = self._teacher.usage.as_dict() if self._teacher is not None else None
+        missing = [o for o in self.outputs if not (self.run_dir / o).exists()]
+        if missing:
+            raise RuntimeError(f"stage {self.name} registered outputs it did not write: {missing}")
+        record = {
+            "name": self.name,
+            "outputs": self.outputs,
+            "teacher_usage": usage,
+            "notes": self.notes,
+            "seconds_in_stage_object": round(time.time() - self._t0, 2),
+        }
+        write_json(self.record_path(), record)
+        return record
+
+
+def read_stage_record(run_dir: Path, name: str) -> dict[str, Any] | None:
+    p = run_dir / STAGE_RECORDS / f"{name}.json"
+    return read_json(p) if p.exists() else None
