@@ -39,7 +39,9 @@ class ChatRequest:
     tag: str = ""  # distinguishes deliberate repeats of the same prompt (e.g. several samples)
 
     @classmethod
-    def user(cls, prompt: str, decoding: DecodingParams, system: str | None = None, tag: str = "") -> ChatRequest:
+    def user(
+        cls, prompt: str, decoding: DecodingParams, system: str | None = None, tag: str = ""
+    ) -> ChatRequest:
         msgs = ((("system", system),) if system else ()) + (("user", prompt),)
         return cls(msgs, decoding, tag)
 
@@ -136,7 +138,9 @@ class TeacherBackend(ABC):
     ) -> list[str]:
         """Convenience: one user message per prompt."""
         tags = tags or [""] * len(prompts)
-        return self.generate([ChatRequest.user(p, decoding, system, t) for p, t in zip(prompts, tags, strict=True)], desc)
+        return self.generate(
+            [ChatRequest.user(p, decoding, system, t) for p, t in zip(prompts, tags, strict=True)], desc
+        )
 
     @abstractmethod
     def _answer(self, requests: list[ChatRequest]) -> Iterator[tuple[int, CachedAnswer]]:
@@ -174,7 +178,8 @@ class HFBackend(TeacherBackend):
 
         model, tok = self.model_and_tokenizer
         texts = [
-            tok.apply_chat_template(r.as_messages(), tokenize=False, add_generation_prompt=True) for r in requests
+            tok.apply_chat_template(r.as_messages(), tokenize=False, add_generation_prompt=True)
+            for r in requests
         ]
         lengths = [len(tok(t, add_special_tokens=False)["input_ids"]) for t in texts]
         # Group by decoding settings (a batch shares them), then by length to limit padding.
@@ -196,7 +201,10 @@ class HFBackend(TeacherBackend):
             dec = requests[batch[0]].decoding
             enc = tok([texts[i] for i in batch], return_tensors="pt", padding=True, add_special_tokens=False)
             enc = enc.to(model.device)
-            gen_kwargs: dict[str, Any] = {"max_new_tokens": dec.max_new_tokens, "pad_token_id": tok.pad_token_id}
+            gen_kwargs: dict[str, Any] = {
+                "max_new_tokens": dec.max_new_tokens,
+                "pad_token_id": tok.pad_token_id,
+            }
             if dec.temperature > 0:
                 torch.manual_seed(_batch_seed(dec.seed, [texts[i] for i in batch]))
                 gen_kwargs.update(do_sample=True, temperature=dec.temperature, top_p=dec.top_p)

@@ -72,9 +72,7 @@ class ResponseCache:
                     found[key] = CachedAnswer(text, pt, ct)
         return found
 
-    def put(
-        self, key: str, backend: str, model: str, request: dict[str, Any], answer: CachedAnswer
-    ) -> None:
+    def put(self, key: str, backend: str, model: str, request: dict[str, Any], answer: CachedAnswer) -> None:
         with self._lock:
             self._conn.execute(
                 "INSERT OR IGNORE INTO responses VALUES (?, ?, ?, ?, ?, ?, ?, ?)",

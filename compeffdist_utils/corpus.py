@@ -113,7 +113,9 @@ def _read_user_file(spec: CorpusFile, base_dir: Path | None) -> pd.DataFrame:
     out = pd.DataFrame({"text": df[col].astype("string")})
     if spec.label_column:
         if spec.label_column not in df.columns:
-            raise CorpusError(f"{path}: no label column {spec.label_column!r}; columns are {list(df.columns)}")
+            raise CorpusError(
+                f"{path}: no label column {spec.label_column!r}; columns are {list(df.columns)}"
+            )
         out["label"] = df[spec.label_column].astype(str).str.lower()
     else:
         out["label"] = None
@@ -123,7 +125,7 @@ def _read_user_file(spec: CorpusFile, base_dir: Path | None) -> pd.DataFrame:
 
 def _prepare(df: pd.DataFrame, domain: str, cp: CorpusParams) -> pd.DataFrame:
     df = df.copy()
-    df["text"] = [_clean(t, cp.max_chars) for t in df["text"]]
+    df["text"] = pd.Series([_clean(t, cp.max_chars) for t in df["text"]], index=df.index, dtype="string")
     df = df[df["text"].str.len() >= cp.min_chars]
     df = df.drop_duplicates(subset="text")
     df["domain"] = domain

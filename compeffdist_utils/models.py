@@ -146,7 +146,11 @@ def resolve_model_path(spec: str, cache_dir: Path) -> str:
 
 def _hub_error(spec: str, err: Exception) -> ModelSpecError:
     offline = os.environ.get("HF_HUB_OFFLINE") == "1"
-    why = "the hub is switched off (HF_HUB_OFFLINE=1)" if offline else "it is not cached and the hub was not reachable"
+    why = (
+        "the hub is switched off (HF_HUB_OFFLINE=1)"
+        if offline
+        else "it is not cached and the hub was not reachable"
+    )
     return ModelSpecError(
         f"cannot load model {spec!r}: {why} ({type(err).__name__}: {str(err).splitlines()[0][:200]}); "
         + _available()
@@ -173,7 +177,9 @@ def load_tokenizer(spec: str, params: Params, padding_side: str = "left") -> Any
     path = resolve_model_path(spec, params.resolved_cache_dir())
     adapter_cfg = Path(path) / "adapter_config.json"
     if adapter_cfg.is_file() and not (Path(path) / "tokenizer_config.json").is_file():
-        path = resolve_model_path(json.loads(adapter_cfg.read_text())["base_model_name_or_path"], params.resolved_cache_dir())
+        path = resolve_model_path(
+            json.loads(adapter_cfg.read_text())["base_model_name_or_path"], params.resolved_cache_dir()
+        )
     try:
         tok = AutoTokenizer.from_pretrained(path, padding_side=padding_side)
     except OSError as err:

@@ -18,7 +18,9 @@ def _summary_markdown(manifest: dict) -> str:
     rows = ["| stage | status | seconds | outputs |", "|---|---|---:|---:|"]
     for st in manifest.get("stages", []):
         status = st["status"] + (f" — {html.escape(st['error'][:200])}" if st.get("error") else "")
-        rows.append(f"| {st['name']} | {status} | {st.get('seconds', 0):.1f} | {len(st.get('outputs', []))} |")
+        rows.append(
+            f"| {st['name']} | {status} | {st.get('seconds', 0):.1f} | {len(st.get('outputs', []))} |"
+        )
     tok = manifest.get("teacher_tokens", {})
     machine = manifest.get("machine", {})
     return "\n".join(

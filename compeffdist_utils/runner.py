@@ -200,7 +200,11 @@ class Runner:
             record_file.unlink(missing_ok=True)
             out_nb = self.run_dir / "notebooks" / st.notebook.name
             t0 = time.time()
-            entry: dict[str, Any] = {"name": st.name, "notebook": f"notebooks/{st.notebook.name}", "fingerprint": fp}
+            entry: dict[str, Any] = {
+                "name": st.name,
+                "notebook": f"notebooks/{st.notebook.name}",
+                "fingerprint": fp,
+            }
             try:
                 pm.execute_notebook(
                     str(st.notebook),

@@ -1,0 +1,95 @@
+"""Shared fixtures: the CI params and the embedded SmolLM2, loaded once per test session."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from compeffdist_utils.config import Params, load_params
+
+ROOT = Path(__file__).resolve().parents[1]
+SENTIBENCH = ROOT.parent / "shared" / "sentibench"
+
+
+@pytest.fixture(scope="session")
+def repo_root() -> Path:
+    return ROOT
+
+
+@pytest.fixture(scope="session")
+def ci_params() -> Params:
+    return load_params(ROOT / "tests" / "params" / "ci.yaml")
+
+
+@pytest.fixture(scope="session")
+def smol(ci_params: Params):
+    """(model, tokenizer) of the embedded SmolLM2-135M-Instruct, fp32 on CPU, left padding."""
+    from compeffdist_utils.models import load_causal_lm
+
+    return load_causal_lm("embedded:smollm2-135m-instruct", ci_params, dtype="float32", device="cpu")
+
+
+@pytest.fixture(scope="session")
+def sentibench_dir() -> Path:
+    if not (SENTIBENCH / "sc").is_dir():
+        pytest.fail(f"SentiBench test data not found at {SENTIBENCH} (expected beside the repository)")
+    return SENTIBENCH
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def served_smollm(ci_params: Params):
+    """A real OpenAI-compatible server: `transformers serve` with the converted SmolLM2 on 127.0.0.1.
+
+    Yields (base_url, model_name). It stands in for vLLM / SGLang / llama.cpp servers: same protocol.
+    """
+    import os
+    import shutil
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+
+    from compeffdist_utils.models import embedded_smollm_dir
+
+    model_dir = embedded_smollm_dir(ci_params.resolved_cache_dir())
+    exe = shutil.which("transformers", path=os.path.dirname(sys.executable))
+    assert exe, "the `transformers` CLI is missing from the venv (transformers[serving])"
+    port = _free_port()
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    proc = subprocess.Popen(
+        [exe, "serve", str(model_dir), "--host", "127.0.0.1", "--port", str(port), "--device", "cpu"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        env=env,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.time() + 240
+        while True:
+            if proc.poll() is not None:
+                pytest.fail(f"transformers serve exited: {proc.stderr.read().decode()[-2000:]}")
+            try:
+                with urllib.request.urlopen(base + "/health", timeout=2) as r:
+                    if r.status == 200:
+                        break
+            except OSError:
+                pass
+            if time.time() > deadline:
+                pytest.fail("transformers serve did not come up within 240 s")
+            time.sleep(1)
+        yield base + "/v1", str(model_dir)
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()

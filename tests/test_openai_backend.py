@@ -1,0 +1,117 @@
+"""The openai backend against a real OpenAI-compatible server on 127.0.0.1, and against failures."""
+
+import json
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from compeffdist_utils.backends import OpenAIBackend, TeacherUnavailableError, make_teacher
+from compeffdist_utils.cache import ResponseCache
+from compeffdist_utils.config import DecodingParams, Params
+
+GREEDY = DecodingParams(max_new_tokens=8, temperature=0.0)
+PROMPTS = [
+    "Say hello.",
+    "Name a fruit.",
+    "Is 'awful food' positive or negative?",
+    "Count to three.",
+    "Name a colour.",
+]
+
+
+def _params(tmp_path, base_url, model, **teacher):
+    return Params.model_validate(
+        {
+            "cache_dir": str(tmp_path),
+            "models": {"teacher": {"backend": "openai", "base_url": base_url, "model": model, **teacher}},
+        }
+    )
+
+
+@pytest.mark.slow
+def test_real_server_answers_in_order_concurrently_and_reuses_the_cache(tmp_path, served_smollm):
+    base_url, model = served_smollm
+    seq = make_teacher(_params(tmp_path / "a", base_url, model, max_concurrency=1))
+    one_by_one = seq.chat(PROMPTS, GREEDY, desc="sequential")
+
+    conc = make_teacher(_params(tmp_path / "b", base_url, model, max_concurrency=4))
+    in_flight, peak, lock = [0], [0], threading.Lock()
+    real_one = conc._one
+
+    def counting(req):
+        with lock:
+            in_flight[0] += 1
+            peak[0] = max(peak[0], in_flight[0])
+        try:
+            return real_one(req)
+        finally:
+            with lock:
+                in_flight[0] -= 1
+
+    conc._one = counting
+    answers = conc.chat(PROMPTS, GREEDY, desc="concurrent")
+    assert answers == one_by_one and all(answers)
+    assert peak[0] > 1, "requests were not sent concurrently"
+    assert conc.usage.cache_misses == len(PROMPTS) and conc.usage.completion_tokens > 0
+
+    again = make_teacher(_params(tmp_path / "b", base_url, model, max_concurrency=4))
+    again._one = None  # any request to the server would fail now
+    assert again.chat(PROMPTS, GREEDY) == answers
+    assert again.usage.cache_hits == len(PROMPTS) and again.usage.cache_misses == 0
+
+
+def test_closed_port_gives_a_clear_error_naming_the_url(tmp_path):
+    from tests.conftest import _free_port
+
+    url = f"http://127.0.0.1:{_free_port()}/v1"
+    t = make_teacher(_params(tmp_path, url, "m", max_retries=1, timeout_s=2))
+    t0 = time.time()
+    with pytest.raises(TeacherUnavailableError, match=f"teacher server {url} is unreachable"):
+        t.chat(["hi"], GREEDY)
+    assert time.time() - t0 < 30
+    assert ResponseCache(tmp_path / "responses.sqlite").count() == 0
+
+
+class _Flaky(BaseHTTPRequestHandler):
+    """Fails twice with 503 / 429, then answers like an OpenAI server."""
+
+    calls = 0
+
+    def do_POST(self):  # noqa: N802 (http.server's name)
+        type(self).calls += 1
+        self.rfile.read(int(self.headers["Content-Length"]))
+        if type(self).calls <= 2:
+            self.send_response(503 if type(self).calls == 1 else 429)
+            self.send_header("Retry-After", "0")
+            self.end_headers()
+            return
+        body = json.dumps(
+            {
+                "id": "x", "object": "chat.completion", "created": 0, "model": "m",
+                "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": "ok"}}],
+                "usage": {"prompt_tokens": 3, "completion_tokens": 1, "total_tokens": 4},
+            }
+        ).encode()  # fmt: skip
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+def test_retries_with_backoff_on_503_and_429(tmp_path):
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Flaky)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/v1"
+        t = make_teacher(_params(tmp_path, url, "m", max_retries=3, timeout_s=5))
+        assert isinstance(t, OpenAIBackend)
+        assert t.chat(["hi"], GREEDY) == ["ok"]
+        assert _Flaky.calls == 3
+    finally:
+        server.shutdown()

@@ -1,0 +1,105 @@
+"""The runner on a throwaway project of two small notebooks: skip logic, failures, subsets, manifest."""
+
+import json
+import shutil
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from compeffdist_utils.cli import main
+from compeffdist_utils.runner import RunError, Runner, select_stages
+
+ROOT = Path(__file__).resolve().parents[1]
+
+STAGE_CODE = """
+from compeffdist_utils.stage import Stage
+from compeffdist_utils.io import write_jsonl
+stage = Stage.open({name!r}, params_path, overrides, run_dir)
+if stage.params.corpus.per_domain.get("imdb") == 13 and {name!r}.startswith("01"):
+    raise ValueError("stage two refuses 13")
+write_jsonl(stage.output("{name}/out.jsonl"), [{{"n": stage.params.corpus.per_domain["imdb"]}}])
+stage.finish(done=True)
+"""
+
+
+def _notebook(path: Path, name: str) -> None:
+    nb = nbformat.v4.new_notebook()
+    nb.metadata = {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"},
+                   "language_info": {"name": "python"}}  # fmt: skip
+    params = nbformat.v4.new_code_cell('params_path = "x"\nrun_dir = None\noverrides = {}')
+    params.metadata["tags"] = ["parameters"]
+    nb.cells = [params, nbformat.v4.new_code_cell(STAGE_CODE.format(name=name))]
+    nbformat.write(nb, path)
+
+
+@pytest.fixture()
+def project(tmp_path):
+    (tmp_path / "notebooks").mkdir()
+    (tmp_path / "compeffdist_utils").mkdir()
+    (tmp_path / "pyproject.toml").write_text("")
+    (tmp_path / "params").mkdir()
+    shutil.copy(ROOT / "tests/params/ci.yaml", tmp_path / "params/p.yaml")
+    _notebook(tmp_path / "notebooks/00_first.ipynb", "00_first")
+    _notebook(tmp_path / "notebooks/01_second.ipynb", "01_second")
+    return tmp_path
+
+
+def _run(project, **kw):
+    overrides = kw.pop("overrides", {})
+    return Runner(project / "params/p.yaml", overrides, root=project).run(progress=False, **kw)
+
+
+def test_runs_in_order_then_skips_unchanged_stages(project):
+    m = _run(project)
+    assert [s["name"] for s in m["stages"]] == ["00_first", "01_second"]
+    for s in m["stages"]:
+        assert s["status"] == "ok" and s["seconds"] > 0
+        assert s["outputs"][0].startswith("notebooks/") and f"{s['name']}/out.jsonl" in s["outputs"]
+    run_dir = project / "reports/ci"
+    assert (run_dir / "report.html").stat().st_size > 1000
+    saved = json.loads((run_dir / "manifest.json").read_text())
+    assert {"params", "packages", "machine", "teacher_tokens"} <= saved.keys()
+    assert saved["packages"]["torch"].startswith("2.13.0")
+
+    m2 = _run(project)
+    assert [s["status"] for s in m2["stages"]] == ["skipped", "skipped"]
+    # a missing output or --force reruns
+    (run_dir / "01_second/out.jsonl").unlink()
+    assert [s["status"] for s in _run(project)["stages"]] == ["skipped", "ok"]
+    assert [s["status"] for s in _run(project, force=True)["stages"]] == ["ok", "ok"]
+
+
+def test_changed_params_rerun_the_stage_and_everything_after_it(project):
+    _run(project)
+    m = _run(project, overrides={"corpus.per_domain.imdb": 3})
+    assert [s["status"] for s in m["stages"]] == ["ok", "ok"]
+    m = _run(project, overrides={"corpus.per_domain.imdb": 3, "training.max_steps": 1})
+    assert [s["status"] for s in m["stages"]] == ["skipped", "skipped"]  # no stage here reads training
+
+
+def test_failing_stage_stops_the_run_names_itself_and_keeps_earlier_outputs(project):
+    with pytest.raises(RunError, match=r"stage 01_second failed: ValueError: stage two refuses 13"):
+        _run(project, overrides={"corpus.per_domain.imdb": 13})
+    run_dir = project / "reports/ci"
+    m = json.loads((run_dir / "manifest.json").read_text())
+    assert [(s["name"], s["status"]) for s in m["stages"]] == [("00_first", "ok"), ("01_second", "failed")]
+    assert (run_dir / "00_first/out.jsonl").exists()
+
+
+def test_stage_subsets(project):
+    m = _run(project, stages="01")
+    assert [s["name"] for s in m["stages"]] == ["01_second"]
+    runner = Runner(project / "params/p.yaml", root=project)
+    assert [s.number for s in select_stages(runner.stages, "00-01")] == ["00", "01"]
+    with pytest.raises(RunError, match=r"unknown stage\(s\) \['07'\]"):
+        select_stages(runner.stages, "07")
+
+
+def test_cli_reports_bad_params_in_one_line(tmp_path, capsys):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("clustering: {method: dbscan}\n")
+    assert main(["validate", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert "clustering.method: must be one of" in err and "Traceback" not in err
+    assert main(["run", str(bad)]) == 2
