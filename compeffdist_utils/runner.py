@@ -236,8 +236,8 @@ class Runner:
                     failure = entry["error"]
             entries[st.name] = entry
             print(f"[{st.name}] {entry['status']} in {entry['seconds']:.1f} s", flush=True)
+            self._write_manifest(entries)  # after every stage: a killed run still shows what it did
             if failure:
-                self._write_manifest(entries)
                 self.write_report()
                 raise RunError(f"stage {st.name} failed: {failure}\n(executed notebook: {out_nb})")
         manifest = self._write_manifest(entries)
