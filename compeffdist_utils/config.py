@@ -141,10 +141,20 @@ class InstructionsParams(_Section):
     standardisation: DecodingParams = DecodingParams(max_new_tokens=1500, temperature=0.3)
     demos: DecodingParams = DecodingParams(max_new_tokens=512, temperature=1.0)
     max_tasks_per_cluster: int | None = Field(default=None, ge=1)
-    min_examples: int = Field(default=8, ge=1)
+    analysis_per_cluster: int = Field(
+        default=5, ge=1, description="Analysis prompts asked for (and kept at most) per cluster."
+    )
+    min_examples: int = Field(
+        default=8, ge=1, description="Examples asked for in standardisation; tasks with fewer are dropped."
+    )
     max_demos: int = Field(default=7, ge=1)
     demo_requests_per_task: int = Field(default=16, ge=0)
-    dedup_threshold: float = Field(default=0.9, gt=0.0, le=1.0)
+    prompt_demos: int = Field(
+        default=2, ge=0, description="Demos written into a task instruction's prompt (grounded ones first)."
+    )
+    dedup_threshold: float = Field(
+        default=0.9, gt=0.0, le=1.0, description="Cosine similarity (models.embedder) of near-duplicates."
+    )
     worked_example: bool = True
 
 
@@ -215,7 +225,7 @@ class EvaluationParams(_Section):
     sentibench_dir: str | None = Field(default=None, description="SentiBench's datasets/ folder.")
     datasets: list[str] = Field(default_factory=lambda: list(SENTIBENCH_DATASETS))
     n_test: int | None = Field(default=None, ge=1, description="Seeded subset per dataset; None = all.")
-    subset_seed: int = Field(default=42, description="Seed of the n_test subset (same for every model and seed).")
+    subset_seed: int = Field(default=42, description="Seed of the n_test subset (all models, all seeds).")
     seeds: list[int] = Field(default_factory=lambda: [42, 52, 62])
     shots: int = Field(default=4, ge=0)
     models: dict[str, str] = Field(
@@ -245,6 +255,8 @@ class EfficiencyParams(_Section):
     datasets: list[str] | None = Field(default=None, description="None = evaluation.datasets.")
     n_test: int | None = None
     max_steps: int | None = Field(default=None, description="Overrides training.max_steps per point.")
+    include_base: bool = Field(default=True, description="Also score the untrained student (reference line).")
+    keep_models: bool = Field(default=False, description="Keep each point's trained model (disk-hungry).")
 
     @field_validator("selectors")
     @classmethod
@@ -253,6 +265,14 @@ class EfficiencyParams(_Section):
         unknown = [s for s in v if s not in allowed]
         if unknown:
             raise ValueError(f"unknown selector(s) {unknown}; available: {sorted(allowed)}")
+        return v
+
+    @field_validator("datasets")
+    @classmethod
+    def _known_datasets(cls, v: list[str] | None) -> list[str] | None:
+        unknown = [d for d in v or [] if d not in SENTIBENCH_DATASETS]
+        if unknown:
+            raise ValueError(f"unknown dataset(s) {unknown}; available: {list(SENTIBENCH_DATASETS)}")
         return v
 
 

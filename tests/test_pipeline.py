@@ -1,0 +1,99 @@
+"""End to end: every notebook executed by the runner on tests/params/ci.yaml, as a user would run it."""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+CLI = [sys.executable, "-m", "compeffdist_utils.cli"]
+STAGES = [p.stem for p in sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))]
+
+
+def _run(args: list[str], env: dict | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [*CLI, *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=1800,
+        env={**os.environ, **(env or {})},
+    )
+
+
+@pytest.fixture(scope="module")
+def ci_run(tmp_path_factory):
+    run_dir = tmp_path_factory.mktemp("ci-run")
+    proc = _run(["run", "tests/params/ci.yaml", "--run-dir", str(run_dir), "--quiet"])
+    assert proc.returncode == 0, f"pipeline failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+    return run_dir, json.loads((run_dir / "manifest.json").read_text())
+
+
+@pytest.mark.slow
+def test_every_stage_runs_and_lists_its_outputs(ci_run):
+    run_dir, manifest = ci_run
+    assert [s["name"] for s in manifest["stages"]] == STAGES
+    assert len(STAGES) == 9 and STAGES[0].startswith("00") and STAGES[-1].startswith("08")
+    for st in manifest["stages"]:
+        assert st["status"] == "ok", st
+        assert st["seconds"] > 0
+        assert len(st["outputs"]) >= 2, f"{st['name']} lists no outputs"
+        for rel in st["outputs"]:
+            assert (run_dir / rel).exists(), f"{st['name']}: {rel} missing"
+    assert any(o.startswith("figures/") for st in manifest["stages"][1:] for o in st["outputs"])
+    assert manifest["teacher_tokens"]["completion_tokens"] + manifest["teacher_tokens"]["cache_hits"] > 0
+    for n in ("01", "02", "03", "04"):
+        st = next(s for s in manifest["stages"] if s["name"].startswith(n))
+        if n != "02":
+            assert st["teacher_usage"]["requests"] > 0, st["name"]
+    report = (run_dir / "report.html").read_text()
+    assert all(f"Stage {s}" in report for s in STAGES)
+
+
+@pytest.mark.slow
+def test_second_run_skips_every_stage(ci_run):
+    run_dir, _ = ci_run
+    proc = _run(["run", "tests/params/ci.yaml", "--run-dir", str(run_dir), "--quiet"])
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    assert {s["status"] for s in manifest["stages"]} == {"skipped"}
+
+
+@pytest.mark.slow
+def test_api_key_never_lands_in_any_file_or_log(tmp_path, served_smollm):
+    """Stage 01 with the openai backend and a key in the environment: grep everything the run wrote."""
+    base_url, model = served_smollm
+    secret = "sk-test-" + secrets.token_hex(16)
+    run_dir, cache_dir = tmp_path / "run", tmp_path / "cache"
+    (cache_dir).mkdir()
+    from compeffdist_utils.config import Params
+
+    (cache_dir / "models").symlink_to(Params().resolved_cache_dir() / "models")
+    sets = [
+        f"cache_dir={cache_dir}",
+        "models.teacher.backend=openai",
+        f"models.teacher.base_url={base_url}",
+        f"models.teacher.model={model}",
+        "models.teacher.api_key_env=CDK_TEST_API_KEY",
+        "corpus.per_domain={imdb: 2, rotten_tomatoes: 2, tweets: 2}",
+        "attributes.decoding.max_new_tokens=40",
+    ]
+    args = ["run", "tests/params/ci.yaml", "--run-dir", str(run_dir), "--stages", "00-01", "--quiet"]
+    for s in sets:
+        args += ["--set", s]
+    proc = _run(args, env={"CDK_TEST_API_KEY": secret})
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    assert manifest["stages"][1]["teacher_usage"]["cache_misses"] > 0  # the server was really asked
+    assert manifest["params"]["models"]["teacher"]["api_key_env"] == "CDK_TEST_API_KEY"
+    written = [p for p in [*run_dir.rglob("*"), *cache_dir.glob("*")] if p.is_file()]
+    assert any(p.suffix == ".sqlite" for p in written) and any(p.suffix == ".ipynb" for p in written)
+    for path in written:
+        assert secret.encode() not in path.read_bytes(), f"API key found in {path}"
+    assert secret not in proc.stdout and secret not in proc.stderr
