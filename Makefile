@@ -1,5 +1,5 @@
 # The two commands of the README. Both set up .venv first (skipped when it is up to date).
-.PHONY: setup run test lint
+.PHONY: setup run test test-pipeline lint
 
 setup:
 	bash scripts/setup.sh
@@ -8,10 +8,14 @@ setup:
 run: setup
 	.venv/bin/compeffdist run params/tiny.yaml
 
-# The test suite, notebooks included (executed on tests/params/ci.yaml).
+# The test suite. Notebooks 00-01 run headless in it (through a real OpenAI-compatible server);
+# the full 00-08 run on tests/params/ci.yaml is `make test-pipeline` (see the README).
 test: setup
 	.venv/bin/ruff check compeffdist_utils tests benchmarks
-	.venv/bin/python -m pytest -q -p no:cacheprovider
+	.venv/bin/python -m pytest -q -p no:cacheprovider -m "not pipeline"
+
+test-pipeline: setup
+	.venv/bin/python -m pytest -q -p no:cacheprovider -m pipeline
 
 lint: setup
 	.venv/bin/ruff check compeffdist_utils tests benchmarks

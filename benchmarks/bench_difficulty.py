@@ -9,10 +9,11 @@ loaded and warmed up). Prints samples/s, tokens/s (response tokens), peak memory
 The fast scorer computes more than the reference: rank, PPL(y|x) AND the second pass for PPL(y)/IFD;
 the reference computes the rank score only, as the authors' script does. ``--reference-samples N``
 times the reference on the first N samples only (it scores one sample at a time, so its rate does not
-depend on N); the score difference is then taken over those N.
+depend on N); the score difference is then taken over those N. Wall and CPU seconds are both printed:
+on a shared machine, ``--threads 1`` makes CPU seconds a fair measure of the work each scorer does.
 
     .venv/bin/python benchmarks/bench_difficulty.py [--samples 256] [--tokens 200] [--batch-size 8]
-        [--reference-samples 256]
+        [--reference-samples 256] [--threads 0]
 """
 
 from __future__ import annotations
@@ -60,8 +61,11 @@ def build_samples(n: int, n_tokens: int) -> list[dict]:
     return samples
 
 
-def worker(mode: str, samples_path: Path, out_path: Path, batch_size: int) -> None:
+def worker(mode: str, samples_path: Path, out_path: Path, batch_size: int, threads: int) -> None:
     import torch
+
+    if threads:
+        torch.set_num_threads(threads)
 
     from compeffdist_utils.config import DifficultyParams, Params
     from compeffdist_utils.difficulty import encode_pairs, score_dataset
@@ -77,7 +81,7 @@ def worker(mode: str, samples_path: Path, out_path: Path, batch_size: int) -> No
     else:
         reference_token_scores(model, tok, warm[0]["instruction"], warm[0]["output"])
     rss_loaded = peak_rss_mb()
-    t0 = time.perf_counter()
+    t0, cpu0 = time.perf_counter(), time.process_time()
     pass_seconds = {"conditional": 0.0, "unconditional": 0.0}
     if mode == "fast":
         from compeffdist_utils import difficulty
@@ -92,17 +96,21 @@ def worker(mode: str, samples_path: Path, out_path: Path, batch_size: int) -> No
             return out
 
         difficulty.response_token_stats = timed_pass
-        rows = score_dataset(samples, model, tok, settings, cache_path=None, progress=False)
+        rows = score_dataset(samples, model, tok, settings, cache_path=None, progress=True)
         ranks = [r["rank"] for r in rows]
     else:
-        ranks = [
-            reference_rank_score(reference_token_scores(model, tok, s["instruction"], s["output"]))
-            for s in samples
-        ]
-    seconds = time.perf_counter() - t0
+        ranks = []
+        for i, s in enumerate(samples, 1):
+            ranks.append(
+                reference_rank_score(reference_token_scores(model, tok, s["instruction"], s["output"]))
+            )
+            if i % 16 == 0:
+                print(f"reference: {i}/{len(samples)} in {time.perf_counter() - t0:.0f} s", file=sys.stderr)
+    seconds, cpu_seconds = time.perf_counter() - t0, time.process_time() - cpu0
     pairs = encode_pairs(tok, [s["instruction"] for s in samples], [s["output"] for s in samples])
     result = {
         "seconds": seconds,
+        "cpu_seconds": cpu_seconds,
         "pass_seconds": pass_seconds,
         "ranks": ranks,
         "response_tokens": sum(len(y) for _, y in pairs),
@@ -120,11 +128,12 @@ def main() -> None:
     ap.add_argument("--tokens", type=int, default=200)
     ap.add_argument("--batch-size", type=int, default=8)
     ap.add_argument("--reference-samples", type=int, default=None)
+    ap.add_argument("--threads", type=int, default=0, help="torch threads per scorer (0: torch's default)")
     ap.add_argument("--worker", choices=["fast", "reference"], help=argparse.SUPPRESS)
     ap.add_argument("--io", nargs=2, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.worker:
-        worker(args.worker, Path(args.io[0]), Path(args.io[1]), args.batch_size)
+        worker(args.worker, Path(args.io[0]), Path(args.io[1]), args.batch_size, args.threads)
         return
 
     print(f"machine: {machine_line()}")
@@ -137,7 +146,9 @@ def main() -> None:
             inp, out = Path(tmp) / f"{mode}_in.json", Path(tmp) / f"{mode}_out.json"
             inp.write_text(json.dumps(subset))
             cmd = [sys.executable, __file__, "--worker", mode, "--io", str(inp), str(out)]
-            subprocess.run([*cmd, "--batch-size", str(args.batch_size)], check=True)
+            subprocess.run(
+                [*cmd, "--batch-size", str(args.batch_size), "--threads", str(args.threads)], check=True
+            )
             results[mode] = json.loads(out.read_text())
             results[mode]["n"] = len(subset)
 
@@ -148,29 +159,30 @@ def main() -> None:
         f"{fast['response_tokens'] / fast['n']:.0f} tokens, mean instruction {fast['mean_instruction_tokens']:.0f} "
         f"tokens; fp32; torch threads {fast['threads']}; load average before/after {load}"
     )
-    cond = fast["pass_seconds"]["conditional"]
+    cond_share = fast["pass_seconds"]["conditional"] / fast["seconds"]
     rows = [
-        (
-            f"fast, all scores (batch {args.batch_size})",
-            fast["n"],
-            fast["response_tokens"],
-            fast["seconds"],
-            fast,
-        ),
-        ("  of which pass 1: rank + PPL(y|x)", fast["n"], fast["response_tokens"], cond, None),
-        ("reference: rank only", ref["n"], ref["response_tokens"], ref["seconds"], ref),
+        (f"fast, all scores (batch {args.batch_size})", fast, 1.0),
+        ("  of which pass 1: rank + PPL(y|x)", fast, cond_share),
+        ("reference: rank only", ref, 1.0),
     ]
     print(
-        f"{'scorer':<38}{'seconds':>9}{'samples/s':>11}{'tokens/s':>10}{'peak RSS MB':>13}{'growth MB':>11}"
+        f"{'scorer':<38}{'wall s':>8}{'CPU s':>8}{'samples/s':>11}{'tokens/s':>10}{'peak RSS MB':>13}{'growth MB':>11}"
     )
-    for name, n, toks, sec, r in rows:
-        mem = f"{r['peak_rss_mb']:>13.0f}{r['rss_growth_mb']:>11.0f}" if r else ""
-        print(f"{name:<38}{sec:>9.1f}{n / sec:>11.3f}{toks / sec:>10.0f}{mem}")
+    for name, r, share in rows:
+        sec = r["seconds"] * share
+        mem = f"{r['peak_rss_mb']:>13.0f}{r['rss_growth_mb']:>11.0f}" if share == 1.0 else ""
+        print(
+            f"{name:<38}{sec:>8.1f}{r['cpu_seconds'] * share:>8.1f}{r['n'] / sec:>11.3f}"
+            f"{r['response_tokens'] / sec:>10.0f}{mem}"
+        )
     ref_rate = ref["n"] / ref["seconds"]
     print(
         f"speedup, all scores vs reference rank only: {fast['n'] / fast['seconds'] / ref_rate:.1f}x (target >= 10x)"
     )
-    print(f"speedup, like for like (rank + PPL(y|x) pass vs reference): {fast['n'] / cond / ref_rate:.1f}x")
+    print(
+        "speedup, like for like (rank + PPL(y|x) pass vs reference): "
+        f"{fast['n'] / (fast['seconds'] * cond_share) / ref_rate:.1f}x"
+    )
     diff = max(abs(a - b) for a, b in zip(fast["ranks"], ref["ranks"], strict=False))
     print(f"max |rank score difference| over {n_ref} samples: {diff:.2e} (target < 1e-5)")
 

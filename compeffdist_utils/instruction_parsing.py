@@ -206,8 +206,9 @@ def extract_json_list(answer: str) -> JsonListResult:
     its last complete object); each as written, then with trailing commas removed, then also with commas
     added where a line ends a value and the next starts a key. An object holding one list
     (``{"tasks": [...]}``) yields that list; a single object yields a list of one; an object whose keys
-    repeat is split into several (:func:`_split_repeated_keys`). Status ``ok`` means the answer parsed
-    as written; ``repaired`` that a fix was needed.
+    repeat is split into several (:func:`_split_repeated_keys`). When nothing parses as a whole, every
+    flat ``{...}`` (no braces inside) that parses on its own is kept (``salvaged``). Status ``ok`` means
+    the answer parsed as written; ``repaired`` that a fix was needed.
     """
     for n, text in enumerate(_candidates(answer)):
         no_trailing = _TRAILING_COMMA.sub(r"\1", text)
@@ -225,7 +226,22 @@ def extract_json_list(answer: str) -> JsonListResult:
             split = isinstance(value, _SplitObject) or any(isinstance(v, _SplitObject) for v in value)
             items = [x for v in value for x in (v if isinstance(v, _SplitObject) else [v])]
             return JsonListResult(items, "ok" if n == k == 0 and not split else "repaired")
-    return JsonListResult()
+    salvaged = [obj for m in _FLAT_OBJECT.finditer(answer) if (obj := _loads_object(m.group(0))) is not None]
+    return JsonListResult(salvaged, "salvaged") if salvaged else JsonListResult()
+
+
+_FLAT_OBJECT = re.compile(r"\{[^{}]*\}")
+
+
+def _loads_object(text: str) -> dict[str, Any] | None:
+    for variant in (text, _TRAILING_COMMA.sub(r"\1", _MISSING_COMMA.sub(r"\1,\2\3", text))):
+        try:
+            value = json.loads(variant)
+        except (json.JSONDecodeError, ValueError):
+            continue
+        if isinstance(value, dict):
+            return value
+    return None
 
 
 _NAME_KEYS = ("task_name", "name", "task", "title")

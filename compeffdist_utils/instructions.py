@@ -283,13 +283,13 @@ def standardise_tasks(
     """Rewrite each task into a definition with examples; return (standardised tasks, log).
 
     Examples are cleaned like demonstrations (:func:`instruction_parsing.clean_pair`: quotes, first
-    paragraph of the output, JSON brackets) and those left empty or whose input repeats the worked
-    example's are discarded first. A task is then dropped when its answer
-    has no definition (``no_definition``) or no example (``no_examples``), when the definition repeats the
-    worked example, when it works on two texts (``two_text_task``, see
-    :func:`instruction_parsing.compares_two_texts`), or when fewer than ``min_examples`` examples parsed
-    (``too_few_examples``: the method asks for at least 8; tiny params ask for fewer because a 135M
-    teacher rarely writes 8 before its token limit). Kept tasks keep their first ``max_demos`` examples.
+    paragraph of the output, JSON brackets); those left empty, whose input repeats the worked example's,
+    or whose input repeats an earlier example's are discarded first. A task is then dropped when its
+    answer has no definition (``no_definition``) or no example left (``no_examples``), when the
+    definition repeats the worked example, when it works on two texts (``two_text_task``, see
+    :func:`instruction_parsing.compares_two_texts`), or when fewer than ``min_examples`` distinct examples
+    remain (``too_few_examples``). The method asks for at least 8; tiny params ask for fewer because a
+    135M teacher rarely writes 8 before its token limit. Kept tasks keep their first ``max_demos``.
     """
     step = funnel["standardisation"]
     example = STANDARDISATION_EXAMPLE if ip.worked_example else None
@@ -305,10 +305,13 @@ def standardise_tasks(
     kept, log = [], []
     for task, answer in zip(tasks, answers, strict=True):
         std = parse_standardisation(answer)
-        cleaned = [clean_pair(i, o) for i, o in std.examples]
-        examples = [(i, o) for i, o in cleaned if i and o and not echoes_worked_example(i)]
+        unique: dict[str, tuple[str, str]] = {}  # by normalised input: a repeated input is one example
+        for i, o in (clean_pair(i, o) for i, o in std.examples):
+            if i and o and not echoes_worked_example(i):
+                unique.setdefault(normalise_text(i), (i, o))
+        examples = list(unique.values())
         step.notes["examples_parsed"] += len(std.examples)
-        step.notes["examples_dropped_empty_or_echo"] += len(std.examples) - len(examples)
+        step.notes["examples_dropped_empty_echo_or_repeat"] += len(std.examples) - len(examples)
         step.answers_parsed += bool(std.definition and std.examples)
         step.items_parsed += 1
         reason = None
@@ -415,23 +418,26 @@ def generate_demonstrations(
 # -- (e) the pool ----------------------------------------------------------------------------------------
 
 
-def near_duplicates(vectors: np.ndarray, threshold: float) -> list[int | None]:
+def near_duplicates(vectors: np.ndarray, threshold: float, block: int = 512) -> list[int | None]:
     """For each row, the index of an earlier KEPT row it duplicates (cosine >= threshold), else None.
 
     Greedy in order: a row is compared with the rows kept so far, so the first of a group of
-    near-duplicates stays. ``vectors`` must be L2-normalised (``models.embed_texts`` returns them so).
+    near-duplicates stays (a row's most similar kept row is named). ``vectors`` must be L2-normalised
+    (``models.embed_texts`` returns them so). Similarities are computed a block of rows at a time.
     """
-    dup_of: list[int | None] = []
-    kept: list[int] = []
-    for i in range(len(vectors)):
-        if kept:
-            sims = vectors[kept] @ vectors[i]
-            j = int(np.argmax(sims))
-            if sims[j] >= threshold:
-                dup_of.append(kept[j])
-                continue
-        dup_of.append(None)
-        kept.append(i)
+    n = len(vectors)
+    kept = np.zeros(n, dtype=bool)
+    dup_of: list[int | None] = [None] * n
+    for start in range(0, n, block):
+        stop = min(n, start + block)
+        sims = vectors[start:stop] @ vectors[:stop].T
+        for r, i in enumerate(range(start, stop)):
+            row = sims[r, :i]
+            candidates = np.flatnonzero((row >= threshold) & kept[:i])
+            if candidates.size:
+                dup_of[i] = int(candidates[np.argmax(row[candidates])])
+            else:
+                kept[i] = True
     return dup_of
 
 

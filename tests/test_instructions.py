@@ -155,6 +155,24 @@ def test_json_missing_comma_and_prose_around_an_object():
     assert res.items[0]["task_description"] == "Decide whether the author is frustrated."
 
 
+def test_json_salvages_flat_objects_from_a_broken_list():
+    # A real SmolLM2-135M answer: a nested list closed with the wrong bracket.
+    answer = (
+        '[\n  {"task_name": "emotion intensity score", "task_type": "analysis_score", "task_description": '
+        '"Determine the intensity.", "additional_fields": [{"task_name": "emotion_score", "task_type": '
+        '"analysis_score", "task_description": "The score of emotional intensity."}}]\n\nThis task is focused'
+    )
+    res = extract_json_list(answer)
+    assert res.status == "salvaged"
+    assert res.items == [
+        {
+            "task_name": "emotion_score",
+            "task_type": "analysis_score",
+            "task_description": "The score of emotional intensity.",
+        }
+    ]
+
+
 def test_json_object_with_a_label_list_is_one_task():
     res = extract_json_list('{"task_name": "t", "task_description": "d", "labels": ["low", "high"]}')
     assert res.status == "ok" and res.items == [
@@ -284,14 +302,16 @@ def test_standardisation_of_a_small_teacher_answer():
 
     class Canned(FakeTeacher):
         def generate(self, requests, desc="teacher"):
-            return [SMOL_STANDARDISATION] * len(requests)
+            repeat = "\n\nExample: My cat learned to open the fridge, so now we both live on cheese.\nOutput: funny"
+            return [SMOL_STANDARDISATION + repeat] * len(requests)
 
     kept, _ = standardise_tasks(Canned(), [task], InstructionsParams(min_examples=1), funnel)
-    # The copied worked-example input is dropped; the other example is cleaned (quote, first paragraph).
+    # The copied worked-example input and the repeated input are dropped; the other example is cleaned
+    # (unclosed quote, explanation after the output).
     assert kept[0]["demos"] == [
         {"input": "My cat learned to open the fridge, so now we both live on cheese.", "output": "humorous"}
     ]
-    assert funnel["standardisation"].notes["examples_dropped_empty_or_echo"] == 1
+    assert funnel["standardisation"].notes["examples_dropped_empty_echo_or_repeat"] == 2
 
 
 def test_io_pairs_multiline_json_output():
@@ -365,6 +385,20 @@ def test_near_duplicates_greedy_keeps_first():
     assert near_duplicates(v, 0.95) == [None, 0, None, 2, None]
     assert near_duplicates(v, 0.999) == [None, None, None, None, None]
     assert near_duplicates(np.zeros((0, 3), dtype=np.float32), 0.9) == []
+
+
+def test_near_duplicates_blocks_match_a_plain_greedy_scan():
+    rng = np.random.default_rng(0)
+    base = rng.normal(size=(6, 8))
+    v = np.repeat(base, 4, axis=0) + rng.normal(scale=0.15, size=(24, 8))  # 6 groups of near-duplicates
+    v = (v / np.linalg.norm(v, axis=1, keepdims=True)).astype(np.float32)[rng.permutation(24)]
+    expected: list[int | None] = []
+    for i in range(len(v)):
+        kept = [j for j in range(i) if expected[j] is None]
+        sims = [float(v[j] @ v[i]) for j in kept]
+        expected.append(kept[int(np.argmax(sims))] if sims and max(sims) >= 0.9 else None)
+    assert near_duplicates(v, 0.9, block=5) == expected == near_duplicates(v, 0.9)
+    assert 4 <= sum(d is None for d in expected) < 24
 
 
 # -- pipeline with a fake teacher -------------------------------------------------------------------------

@@ -36,6 +36,7 @@ def ci_run(tmp_path_factory):
 
 
 @pytest.mark.slow
+@pytest.mark.pipeline
 def test_every_stage_runs_and_lists_its_outputs(ci_run):
     run_dir, manifest = ci_run
     assert [s["name"] for s in manifest["stages"]] == STAGES
@@ -57,6 +58,7 @@ def test_every_stage_runs_and_lists_its_outputs(ci_run):
 
 
 @pytest.mark.slow
+@pytest.mark.pipeline
 def test_second_run_skips_every_stage(ci_run):
     run_dir, _ = ci_run
     proc = _run(["run", "tests/params/ci.yaml", "--run-dir", str(run_dir), "--quiet"])
