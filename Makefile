@@ -8,8 +8,8 @@ setup:
 run: setup
 	.venv/bin/compeffdist run params/tiny.yaml
 
-# The test suite. Notebooks 00-01 run headless in it (through a real OpenAI-compatible server);
-# the full 00-08 run on tests/params/ci.yaml is `make test-pipeline` (see the README).
+# The test suite (unit tests, a real OpenAI-compatible server, the runner on small notebooks).
+# The runs of the real notebooks on tests/params/ci.yaml are `make test-pipeline` (see the README).
 test: setup
 	.venv/bin/ruff check compeffdist_utils tests benchmarks
 	.venv/bin/python -m pytest -q -p no:cacheprovider -m "not pipeline"

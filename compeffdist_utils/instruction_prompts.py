@@ -153,7 +153,8 @@ def standardisation_prompt(task_name: str, task_type: str, task_description: str
             f"Task name: {task_name}\nTask type: {task_type}\nTask description: {task_description}",
             'First write one paragraph that starts with "Definition:" and says exactly what to do with the '
             f"input text and the exact output format ({rule}).",
-            f"Then write at least {min_examples} examples, each as two lines:\nInput: <one user text>\n"
+            f"Then write at least {min_examples} example{'s' if min_examples != 1 else ''}, each as two lines:\n"
+            "Input: <one user text>\n"
             "Output: <the answer in the exact output format>",
             "Every example uses one text only; never compare two texts.",
         ]

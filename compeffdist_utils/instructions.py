@@ -350,13 +350,12 @@ def generate_demonstrations(
     tasks: Sequence[dict[str, Any]],
     user_texts: Sequence[str],
     ip: InstructionsParams,
-    seed: int,
     funnel: Funnel,
 ) -> tuple[dict[tuple[Any, int], list[dict[str, str]]], list[dict[str, Any]]]:
     """Ask for new demos in the style of real texts; return ({(cluster_id, task_index): demos}, log).
 
     ``demo_requests_per_task`` requests per task, each showing 1-2 of the task's demos and 2 random user
-    texts (drawn with a generator seeded by ``seed``, the cluster and the task, so adding a task does not
+    texts (drawn with a generator seeded by ``instructions.demos.seed``, the cluster and the task, so adding a task does not
     change the draws of the others). Only answers that parse into exactly two pairs are used
     (``answer_not_two_pairs`` otherwise); their pairs are cleaned by
     :func:`instruction_parsing.clean_demo_pair`, and a pair whose input repeats an earlier one of the
@@ -368,7 +367,7 @@ def generate_demonstrations(
         return {}, []
     chats, tags, meta = [], [], []
     for t in tasks:
-        rng = random.Random(f"{seed}|{t['cluster_id']}|{t['task_index']}|{t['task_name']}")
+        rng = random.Random(f"{ip.demos.seed}|{t['cluster_id']}|{t['task_index']}|{t['task_name']}")
         for k in range(ip.demo_requests_per_task):
             shown = rng.sample(t["demos"], min(len(t["demos"]), rng.randint(1, 2)))
             refs = [_cut(x) for x in rng.sample(list(user_texts), min(2, len(user_texts)))]

@@ -483,7 +483,7 @@ def run_pipeline(teacher, ip: InstructionsParams):
     analysis, _ = generate_analysis_prompts(teacher, clusters, ip, funnel)
     tasks, _ = ideate_tasks(teacher, clusters, ip, funnel)
     std, _ = standardise_tasks(teacher, tasks, ip, funnel)
-    grounded, _ = generate_demonstrations(teacher, std, USER_TEXTS, ip, 42, funnel)
+    grounded, _ = generate_demonstrations(teacher, std, USER_TEXTS, ip, funnel)
     pool, removed = build_pool(analysis, std, grounded, ip, bow_embed, funnel)
     return funnel, tasks, std, grounded, pool, removed
 
@@ -563,13 +563,12 @@ def test_demonstrations_need_exactly_two_pairs():
     task = {"cluster_id": 0, "task_index": 0, "task_name": "rate", "definition": "Rate it.",
             "demos": [{"input": "a b c", "output": "1"}]}  # fmt: skip
     funnel = Funnel()
-    grounded, log = generate_demonstrations(FakeTeacher(), [task], USER_TEXTS[:1], ip, 1, funnel)
+    grounded, log = generate_demonstrations(FakeTeacher(), [task], USER_TEXTS[:1], ip, funnel)
     assert grounded == {(0, 0): []} and len(log) == 3
     assert funnel["demonstrations"].dropped == {"answer_not_two_pairs": 3}
 
 
 def test_demonstration_draws_are_deterministic_per_seed():
-    ip = InstructionsParams(demo_requests_per_task=4)
     task = {"cluster_id": 0, "task_index": 0, "task_name": "rate", "definition": "Rate it.",
             "demos": [{"input": f"text {i}", "output": str(i)} for i in range(5)]}  # fmt: skip
 
@@ -580,7 +579,9 @@ def test_demonstration_draws_are_deterministic_per_seed():
 
     a, b, c = Recorder(), Recorder(), Recorder()
     for t, seed in ((a, 1), (b, 1), (c, 2)):
-        generate_demonstrations(t, [task], USER_TEXTS, ip, seed, Funnel())
+        ip = InstructionsParams(demo_requests_per_task=4, demos={"seed": seed})
+        generate_demonstrations(t, [task], USER_TEXTS, ip, Funnel())
+    assert len(a.prompts) == 4 and len({m for m in a.prompts}) > 1  # the draws differ between requests
     assert a.prompts == b.prompts and a.prompts != c.prompts
 
 

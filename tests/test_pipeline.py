@@ -68,6 +68,7 @@ def test_second_run_skips_every_stage(ci_run):
 
 
 @pytest.mark.slow
+@pytest.mark.pipeline
 def test_api_key_never_lands_in_any_file_or_log(tmp_path, served_smollm):
     """Stage 01 with the openai backend and a key in the environment: grep everything the run wrote."""
     base_url, model = served_smollm
