@@ -64,6 +64,7 @@ def _mean_output_loss(model: Any, tokenizer: Any, examples: list[dict[str, list[
         return float(model(**batch, use_cache=False).loss)
 
 
+@pytest.mark.slow
 def test_labels_cover_only_the_output(smol: tuple[Any, Any]) -> None:
     _, tok = smol
     rec = RECORDS[0]
@@ -81,6 +82,7 @@ def test_labels_cover_only_the_output(smol: tuple[Any, Any]) -> None:
     assert report.n_examples == 1 and report.skipped == {}
 
 
+@pytest.mark.slow
 def test_bad_and_long_records_are_counted(smol: tuple[Any, Any]) -> None:
     _, tok = smol
     recs = [
