@@ -72,9 +72,9 @@ def test_runs_in_order_then_skips_unchanged_stages(project):
 
 def test_changed_params_rerun_the_stage_and_everything_after_it(project):
     _run(project)
-    m = _run(project, overrides={"corpus.per_domain.imdb": 3})
+    m = _run(project, overrides={"corpus.per_domain.imdb": 5})
     assert [s["status"] for s in m["stages"]] == ["ok", "ok"]
-    m = _run(project, overrides={"corpus.per_domain.imdb": 3, "training.max_steps": 1})
+    m = _run(project, overrides={"corpus.per_domain.imdb": 5, "training.max_steps": 1})
     assert [s["status"] for s in m["stages"]] == ["skipped", "skipped"]  # no stage here reads training
 
 
