@@ -15,6 +15,7 @@ from typing import Any
 
 from .instruction_prompts import (
     ANALYSIS_EXAMPLE_ITEMS,
+    DEMONSTRATION_EXAMPLE_PAIRS,
     IDEATION_EXAMPLE_TASKS,
     STANDARDISATION_EXAMPLE_ANSWER,
 )
@@ -60,6 +61,11 @@ def content_words(s: str) -> frozenset[str]:
     return frozenset(w for w in normalise_text(s).split() if w not in _STOPWORDS and not w.isdigit())
 
 
+def task_statement(definition: str) -> str:
+    """A definition without its ``Output format: ...`` part, which definitions of any topic share."""
+    return re.split(r"\boutput format\b", definition, maxsplit=1, flags=re.I)[0].strip() or definition
+
+
 _ECHO_KEYS = tuple(
     content_words(x)
     for x in (
@@ -67,7 +73,8 @@ _ECHO_KEYS = tuple(
         *(t["task_name"] for t in IDEATION_EXAMPLE_TASKS),
         *(t["task_description"] for t in IDEATION_EXAMPLE_TASKS),
         *re.findall(r"(?m)^Input: (.+)$", STANDARDISATION_EXAMPLE_ANSWER),
-        STANDARDISATION_EXAMPLE_ANSWER.split("\n\n")[0].removeprefix("Definition: "),
+        *(i for i, _ in DEMONSTRATION_EXAMPLE_PAIRS),
+        task_statement(STANDARDISATION_EXAMPLE_ANSWER.split("\n\n")[0].removeprefix("Definition: ")),
     )
 )
 
@@ -76,14 +83,19 @@ def echoes_worked_example(s: str) -> bool:
     """True when ``s`` repeats an item of a worked example (a small teacher copying it).
 
     Small teachers copy with small edits ("humor" for "humour", a clause added), so this is not an exact
-    match: at least 80% of the content words of ``s`` come from one example item (for fewer than three
-    content words, the same words). An adaptation that swaps the topic ("Decide whether the author is
-    frustrated" for "... sarcastic") stays below that.
+    match: at least 80% of the content words of ``s`` come from one example item, or ``s`` contains at
+    least 80% of that item's content words (for fewer than three content words in ``s``, only the same
+    words count). An adaptation that swaps the topic ("Decide whether the author is frustrated" for
+    "... sarcastic") stays below that.
     """
     words = content_words(s)
     if len(words) < ECHO_MIN_WORDS:  # too few words to judge by share: only an identical set counts
         return bool(words) and words in _ECHO_KEYS
-    return any(len(words & key) / len(words) >= ECHO_SHARE for key in _ECHO_KEYS)
+    for key in _ECHO_KEYS:
+        shared = len(words & key)
+        if shared / len(words) >= ECHO_SHARE or (len(key) >= 2 and shared / len(key) >= ECHO_SHARE):
+            return True
+    return False
 
 
 # -- (a) numbered lists of analysis prompts ------------------------------------------------------------
@@ -109,10 +121,24 @@ def parse_numbered_list(answer: str) -> list[str]:
     return items
 
 
+_PROMPT_START = re.compile(
+    r"^(?:please|what|which|how|why|when|where|who|whose|in what|to what|does|do|is|are|can|could|would"
+    r"|describe|analy[sz]e|identify|explain|discuss|examine|assess|evaluate|determine|consider|list|find)\b",
+    re.I,
+)
+
+
 def analysis_item_problem(item: str) -> str | None:
-    """Why a parsed analysis prompt is not usable (a funnel drop reason), or None when it is."""
+    """Why a parsed analysis prompt is not usable (a funnel drop reason), or None when it is.
+
+    An analysis prompt is a request or a question (method.md 4a: "Please analyze ...", "What/Which/How
+    ...?"): it must start with such a word or end with "?" - small teachers also number statements
+    ("I'm going to analyze ...") and unfinished sentences.
+    """
     if len(item.split()) < MIN_PROMPT_WORDS:
         return "too_short"
+    if not (_PROMPT_START.match(item) or item.rstrip().endswith("?")):
+        return "not_a_question_or_request"
     if echoes_worked_example(item):
         return "echoes_worked_example"
     return None

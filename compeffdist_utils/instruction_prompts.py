@@ -39,15 +39,16 @@ def analysis_prompt(
     """Ask for ``n_prompts`` domain-general, open-ended analysis prompts for one cluster.
 
     The teacher sees every attribute name and the most common description of the top-5 attributes, as in
-    method.md 4a, and must not name a single attribute (the prompt should capture what they share).
+    method.md 4a (attributes without a description, e.g. from an external inventory, are only named), and
+    must not name a single attribute (the prompt should capture what they share).
     """
-    described = "\n".join(f"- {name}: {desc}" for name, desc in top_descriptions)
+    described = "\n".join(f"- {name}: {desc}" for name, desc in top_descriptions if desc)
     return "\n\n".join(
         [
             "The following sentiment attributes were found in user texts (reviews, tweets, posts) and belong "
             "to one group.",
             f"Attribute names: {', '.join(attribute_names)}",
-            f"What the most common ones mean:\n{described}",
+            *([f"What the most common ones mean:\n{described}"] if described else []),
             f"Write {n_prompts} open-ended analysis prompts that ask someone to analyse a single user text for "
             "what these attributes have in common. The prompts must work for any domain (not only movies or "
             'restaurants) and must not name any one attribute from the list. Start each prompt with "Please '
@@ -85,7 +86,7 @@ def ideation_prompt(attribute: str, description: str) -> str:
     return "\n\n".join(
         [
             "You design sentiment analysis tasks.",
-            f'Attribute: "{attribute}"\nDescription: {description}',
+            f'Attribute: "{attribute}"' + (f"\nDescription: {description}" if description else ""),
             "Propose tasks that analyse this attribute in ONE user text (a review, a tweet or a post). Cover "
             "all four task types:\n"
             "- classification: give one label from a closed set (e.g. low / medium / high) or an open label\n"
@@ -187,22 +188,39 @@ def demonstration_prompt(
 ) -> str:
     """Ask for two new (Input, Output) pairs in the style of two real user texts (method.md 4d).
 
-    The 1-2 shown demos are already a worked example of the answer's shape, so this step needs no extra
-    one whatever ``worked_example`` says.
+    The style references come first and the task with its 1-2 solved examples last, right before the
+    answer format: small teachers follow what they read last.
     """
     demos = "\n\n".join(f"Input: {i}\nOutput: {o}" for i, o in shown_demos)
     refs = "\n".join(f'Reference {k}: "{t}"' for k, t in enumerate(reference_texts, 1))
     return "\n\n".join(
         [
-            f"Task: {definition}",
-            f"Solved examples of the task:\n{demos}",
             "Two real user texts, to be used ONLY as style references (length, tone, topic, way of writing):\n"
             + refs,
+            f"Task: {definition}",
+            f"Solved examples of the task:\n{demos}",
             "Write exactly two NEW examples of the task. Their inputs must read like the reference texts but "
             "be different texts, and must not mention the references. Answer in exactly this form:\n"
             "Input: ...\nOutput: ...\nInput: ...\nOutput: ...",
         ]
     )
+
+
+DEMONSTRATION_EXAMPLE_PAIRS = (
+    ("Wow, the update deleted all my photos. Exactly what I wanted on my birthday.", "sarcastic"),
+    ("Finally tried the new cafe downtown and the cinnamon rolls were lovely.", "not sarcastic"),
+)
+DEMONSTRATION_EXAMPLE = (
+    demonstration_prompt(
+        STANDARDISATION_EXAMPLE_ANSWER.split("\n\n")[0].removeprefix("Definition: "),
+        [("Oh great, another two-hour wait for a cold burger. Best night ever.", "sarcastic")],
+        [
+            "omg my phone died right before the concert started, perfect timing as always",
+            "Had brunch at Rosie's today, the pancakes were fluffy and the coffee strong.",
+        ],
+    ),
+    "\n".join(f"Input: {i}\nOutput: {o}" for i, o in DEMONSTRATION_EXAMPLE_PAIRS),
+)
 
 
 # -- (e) the prompt string of a task-specific instruction ----------------------------------------------

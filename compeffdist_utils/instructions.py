@@ -44,9 +44,11 @@ from .instruction_parsing import (
     parse_numbered_list,
     parse_standardisation,
     read_task_item,
+    task_statement,
 )
 from .instruction_prompts import (
     ANALYSIS_EXAMPLE,
+    DEMONSTRATION_EXAMPLE,
     IDEATION_EXAMPLE,
     STANDARDISATION_EXAMPLE,
     Messages,
@@ -164,9 +166,10 @@ def generate_analysis_prompts(
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """Ask for analysis prompts per cluster; return (kept prompts, one log record per cluster).
 
-    An answer counts as parsed when it has at least one numbered line. Items are dropped when shorter
-    than four words, when they repeat the worked example, when they repeat an earlier item of the same
-    cluster, or beyond ``analysis_per_cluster``.
+    An answer counts as parsed when it has at least one numbered line (else ``unparsed_answer``). Items
+    are dropped when shorter than four words, when they are neither a question nor a request, when they
+    repeat the worked example (:func:`instruction_parsing.analysis_item_problem`), when they repeat an
+    earlier item of the same cluster, or beyond ``analysis_per_cluster``.
     """
     step = funnel["analysis"]
     example = ANALYSIS_EXAMPLE if ip.worked_example else None
@@ -197,7 +200,7 @@ def generate_analysis_prompts(
             else:
                 kept.append(item)
         if not items:
-            step.notes["answers_without_numbered_lines"] += 1
+            step.dropped["unparsed_answer"] += 1
         step.items_kept += len(kept)
         kept_all += [{"cluster_id": c["cluster_id"], "prompt": p} for p in kept]
         log.append({"cluster_id": c["cluster_id"], "response": answer, "kept": kept, "dropped": drops})
@@ -286,7 +289,7 @@ def standardise_tasks(
     paragraph of the output, JSON brackets); those left empty, whose input repeats the worked example's,
     or whose input repeats an earlier example's are discarded first. A task is then dropped when its
     answer has no definition (``no_definition``) or no example left (``no_examples``), when the
-    definition repeats the worked example, when it works on two texts (``two_text_task``, see
+    definition's task statement (the part before "Output format") repeats the worked example's, when it works on two texts (``two_text_task``, see
     :func:`instruction_parsing.compares_two_texts`), or when fewer than ``min_examples`` distinct examples
     remain (``too_few_examples``). The method asks for at least 8; tiny params ask for fewer because a
     135M teacher rarely writes 8 before its token limit. Kept tasks keep their first ``max_demos``.
@@ -317,7 +320,7 @@ def standardise_tasks(
         reason = None
         if not std.definition:
             reason = "no_definition"
-        elif echoes_worked_example(std.definition):
+        elif echoes_worked_example(task_statement(std.definition)):
             reason = "echoes_worked_example"
         elif not examples:
             reason = "no_examples"
@@ -365,6 +368,7 @@ def generate_demonstrations(
     if ip.demo_requests_per_task == 0 or not user_texts:
         step.notes["skipped"] += 1
         return {}, []
+    example = DEMONSTRATION_EXAMPLE if ip.worked_example else None
     chats, tags, meta = [], [], []
     for t in tasks:
         rng = random.Random(f"{ip.demos.seed}|{t['cluster_id']}|{t['task_index']}|{t['task_name']}")
@@ -372,7 +376,7 @@ def generate_demonstrations(
             shown = rng.sample(t["demos"], min(len(t["demos"]), rng.randint(1, 2)))
             refs = [_cut(x) for x in rng.sample(list(user_texts), min(2, len(user_texts)))]
             request = demonstration_prompt(t["definition"], [(d["input"], d["output"]) for d in shown], refs)
-            chats.append(conversation(request, None))
+            chats.append(conversation(request, example))
             tags.append(f"demo{k}")  # repeats of one prompt stay separate samples
             meta.append((t, k, shown, refs))
     answers = _ask(teacher, chats, ip.demos, "03d demonstrations", tags)

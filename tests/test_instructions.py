@@ -10,6 +10,7 @@ import pytest
 
 from compeffdist_utils.config import InstructionsParams
 from compeffdist_utils.instruction_parsing import (
+    analysis_item_problem,
     assign_task_type,
     clean_demo_pair,
     close_json_brackets,
@@ -22,6 +23,7 @@ from compeffdist_utils.instruction_parsing import (
     parse_standardisation,
     read_task_item,
     strip_quotes,
+    task_statement,
 )
 from compeffdist_utils.instruction_prompts import (
     ANALYSIS_EXAMPLE,
@@ -73,9 +75,37 @@ def test_numbered_list_of_junk_is_empty():
     assert parse_numbered_list("") == []
 
 
+def test_analysis_items_must_be_questions_or_requests():
+    assert analysis_item_problem("What does the author's wording reveal about their mood?") is None
+    assert analysis_item_problem("Describe the author's attitude towards the product") is None
+    assert analysis_item_problem("The author's mood shapes the message, doesn't it?") is None
+    assert analysis_item_problem("I'm going to analyze the overall sentiment of the text.") == (
+        "not_a_question_or_request"
+    )
+    assert analysis_item_problem('A writer is said to have "paint a dull picture" by the') == (
+        "not_a_question_or_request"
+    )
+    assert analysis_item_problem("Why?") == "too_short"
+    assert analysis_item_problem(ANALYSIS_EXAMPLE_ITEMS[1]) == "echoes_worked_example"
+
+
 def test_echo_of_worked_example_is_detected_whatever_the_case_and_punctuation():
     assert echoes_worked_example(ANALYSIS_EXAMPLE_ITEMS[0].upper().rstrip("."))
     assert not echoes_worked_example("Please analyze how the author describes the waiting time.")
+    # Real SmolLM2 outputs: an example item with a clause added is an echo; a topic swap is not.
+    assert echoes_worked_example(
+        "What playful or witty elements appear in the text, and what effect does this have on the reader's "
+        "perception of the topic?"
+    )
+    adapted = (
+        "Decide whether the text is frustrated or not frustrated. Answer frustration or not frustrated. Output "
+        "format: exactly one label from {frustrated, not frustrated}, in lower case, with nothing else."
+    )
+    assert task_statement(adapted).endswith("not frustrated.") and not echoes_worked_example(
+        task_statement(adapted)
+    )
+    copied = "Decide whether the input text is sarcastic, that is, whether the author mocks. Output format: a label"
+    assert echoes_worked_example(task_statement(copied))
 
 
 # -- (b) JSON lists ---------------------------------------------------------------------------------------
@@ -369,6 +399,9 @@ def test_prompts_and_worked_example_as_an_earlier_turn():
     assert [role for role, _ in chat] == ["user", "assistant", "user"] and chat[-1] == ("user", request)
     assert ANALYSIS_EXAMPLE_ITEMS[0] in chat[1][1] and "humour" in chat[0][1]
     assert "sarcasm" not in ideation_prompt("anger", "how angry")
+    assert "mean:" not in analysis_prompt(
+        ["anger"], [("anger", "")], 5
+    ) and "Description" not in ideation_prompt("a", "")
     assert extract_json_list(IDEATION_EXAMPLE[1]).status == "ok"  # the example answer is valid JSON
     assert "at least 8 examples" in standardisation_prompt("t", "scoring", "d", 8)
     assert len(parse_standardisation(STANDARDISATION_EXAMPLE[1]).examples) == 2
@@ -492,12 +525,12 @@ def test_pipeline_funnel_counts_and_pool_schema():
     ip = InstructionsParams(min_examples=3, max_demos=2, demo_requests_per_task=2, analysis_per_cluster=2)
     teacher = FakeTeacher()
     funnel, tasks, std, grounded, pool, removed = run_pipeline(teacher, ip)
-    # One batch per step; the worked example is an earlier turn except in (d), whose demos show the format.
+    # One batch per step, each request preceded by its worked example (an earlier user/assistant turn).
     assert teacher.calls == [
         ("03a analysis prompts", [3, 3]),
         ("03b task ideation", [3, 3]),
         ("03c standardisation", [3] * 4),
-        ("03d demonstrations", [1] * 8),
+        ("03d demonstrations", [3] * 8),
     ]
     f = funnel.as_dict()
     # (a) 2 clusters x 4 numbered items: "Why?" too short, 2 kept, the 3rd over the limit.
