@@ -1,4 +1,4 @@
-"""Difficulty scoring: the fast scorer against the literal reference, SmolLM2-135M (fp32) on this CPU.
+"""Difficulty scoring: the fast scorer against the literal reference, SmolLM2-135M on this CPU.
 
 256 samples whose outputs are ~200 tokens (IMDB reviews cut to 200 tokens stand in for teacher
 answers; the instructions are analysis prompts on Rotten Tomatoes snippets). Each scorer runs in its
@@ -13,7 +13,7 @@ depend on N); the score difference is then taken over those N. Wall and CPU seco
 on a shared machine, ``--threads 1`` makes CPU seconds a fair measure of the work each scorer does.
 
     .venv/bin/python benchmarks/bench_difficulty.py [--samples 256] [--tokens 200] [--batch-size 8]
-        [--reference-samples 256] [--threads 0]
+        [--reference-samples 256] [--threads 0] [--fast-dtype float32]
 """
 
 from __future__ import annotations
@@ -61,7 +61,7 @@ def build_samples(n: int, n_tokens: int) -> list[dict]:
     return samples
 
 
-def worker(mode: str, samples_path: Path, out_path: Path, batch_size: int, threads: int) -> None:
+def worker(mode: str, samples_path: Path, out_path: Path, batch_size: int, threads: int, dtype: str) -> None:
     import torch
 
     if threads:
@@ -73,8 +73,9 @@ def worker(mode: str, samples_path: Path, out_path: Path, batch_size: int, threa
     from compeffdist_utils.models import load_causal_lm
 
     samples = json.loads(samples_path.read_text())
-    model, tok = load_causal_lm("embedded:smollm2-135m-instruct", Params(), dtype="float32", device="cpu")
-    settings = DifficultyParams(batch_size=batch_size)
+    dtype = dtype if mode == "fast" else "float32"  # the reference is the authors' fp32 script
+    model, tok = load_causal_lm("embedded:smollm2-135m-instruct", Params(), dtype=dtype, device="cpu")
+    settings = DifficultyParams(batch_size=batch_size, dtype=dtype)
     warm = samples[:2]
     if mode == "fast":
         score_dataset(warm, model, tok, settings, cache_path=None, progress=False)
@@ -129,11 +130,14 @@ def main() -> None:
     ap.add_argument("--batch-size", type=int, default=8)
     ap.add_argument("--reference-samples", type=int, default=None)
     ap.add_argument("--threads", type=int, default=0, help="torch threads per scorer (0: torch's default)")
+    ap.add_argument("--fast-dtype", choices=["float32", "bfloat16"], default="float32")
     ap.add_argument("--worker", choices=["fast", "reference"], help=argparse.SUPPRESS)
     ap.add_argument("--io", nargs=2, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.worker:
-        worker(args.worker, Path(args.io[0]), Path(args.io[1]), args.batch_size, args.threads)
+        worker(
+            args.worker, Path(args.io[0]), Path(args.io[1]), args.batch_size, args.threads, args.fast_dtype
+        )
         return
 
     print(f"machine: {machine_line()}")
@@ -147,7 +151,9 @@ def main() -> None:
             inp.write_text(json.dumps(subset))
             cmd = [sys.executable, __file__, "--worker", mode, "--io", str(inp), str(out)]
             subprocess.run(
-                [*cmd, "--batch-size", str(args.batch_size), "--threads", str(args.threads)], check=True
+                [*cmd, "--batch-size", str(args.batch_size), "--threads", str(args.threads)]
+                + ["--fast-dtype", args.fast_dtype],
+                check=True,
             )
             results[mode] = json.loads(out.read_text())
             results[mode]["n"] = len(subset)
@@ -157,7 +163,7 @@ def main() -> None:
     print(
         f"samples: {args.samples} (reference timed on {n_ref}); mean response "
         f"{fast['response_tokens'] / fast['n']:.0f} tokens, mean instruction {fast['mean_instruction_tokens']:.0f} "
-        f"tokens; fp32; torch threads {fast['threads']}; load average before/after {load}"
+        f"tokens; fast scorer in {args.fast_dtype}, reference in float32; torch threads {fast['threads']}; load average before/after {load}"
     )
     cond_share = fast["pass_seconds"]["conditional"] / fast["seconds"]
     rows = [
@@ -184,7 +190,7 @@ def main() -> None:
         f"{fast['n'] / (fast['seconds'] * cond_share) / ref_rate:.1f}x"
     )
     diff = max(abs(a - b) for a, b in zip(fast["ranks"], ref["ranks"], strict=False))
-    print(f"max |rank score difference| over {n_ref} samples: {diff:.2e} (target < 1e-5)")
+    print(f"max |rank score difference| over {n_ref} samples: {diff:.2e} (target < 1e-5 in float32)")
 
 
 if __name__ == "__main__":
