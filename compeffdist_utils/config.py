@@ -82,9 +82,7 @@ EMBEDDED_DOMAINS = ("imdb", "rotten_tomatoes", "tweets")
 
 class CorpusParams(_Section):
     source: Literal["embedded", "files"] = "embedded"
-    per_domain: dict[str, int] = Field(
-        default_factory=lambda: {"imdb": 8, "rotten_tomatoes": 8, "tweets": 8}
-    )
+    per_domain: dict[str, int] = Field(default_factory=lambda: {"imdb": 8, "rotten_tomatoes": 8, "tweets": 8})
     files: list[CorpusFile] = Field(default_factory=list)
     min_chars: int = Field(default=20, ge=0)
     max_chars: int = Field(default=1200, ge=1, description="Longer texts are cut at a word boundary.")
@@ -98,9 +96,7 @@ class CorpusParams(_Section):
         if self.source == "embedded":
             unknown = sorted(set(self.per_domain) - set(EMBEDDED_DOMAINS))
             if unknown:
-                raise ValueError(
-                    f"unknown embedded domain(s) {unknown}; available: {list(EMBEDDED_DOMAINS)}"
-                )
+                raise ValueError(f"unknown embedded domain(s) {unknown}; available: {list(EMBEDDED_DOMAINS)}")
         elif not self.files:
             raise ValueError("source 'files' needs at least one entry in corpus.files")
         return self
@@ -283,7 +279,8 @@ class Params(_Section):
     seed: int = 42
     reports_dir: str = "reports"
     cache_dir: str | None = Field(
-        default=None, description="Model + response cache; default $COMPEFFDIST_CACHE or ~/.cache/compeffdist."
+        default=None,
+        description="Model + response cache; default $COMPEFFDIST_CACHE or ~/.cache/compeffdist.",
     )
     models: ModelsParams = ModelsParams()
     corpus: CorpusParams = CorpusParams()
@@ -346,7 +343,9 @@ def _format_errors(err: ValidationError, source: str) -> str:
     return "\n".join(lines)
 
 
-def params_from_dict(data: dict[str, Any], overrides: dict[str, Any] | None = None, source: str = "dict") -> Params:
+def params_from_dict(
+    data: dict[str, Any], overrides: dict[str, Any] | None = None, source: str = "dict"
+) -> Params:
     try:
         return Params.model_validate(apply_overrides(data, overrides))
     except ValidationError as err:
