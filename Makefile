@@ -1,5 +1,5 @@
 # The two commands of the README. Both set up .venv first (skipped when it is up to date).
-.PHONY: setup run test test-pipeline lint
+.PHONY: setup run test test-fast lint
 
 setup:
 	bash scripts/setup.sh
@@ -8,15 +8,16 @@ setup:
 run: setup
 	.venv/bin/compeffdist run params/tiny.yaml
 
-# The test suite (unit tests, a real OpenAI-compatible server, the runner on small notebooks).
-# The runs of the real notebooks on tests/params/ci.yaml are `make test-pipeline` (see the README).
+# The test suite: unit tests, a real OpenAI-compatible server, and the nine real notebooks executed
+# end to end on tests/params/ci.yaml (about 15 minutes on 2 CPU cores).
 test: setup
-	.venv/bin/ruff check compeffdist_utils tests benchmarks
+	.venv/bin/ruff check .
+	.venv/bin/python -m pytest -q -p no:cacheprovider --durations=10
+
+# While developing: everything except the end-to-end notebook runs (marker `pipeline`).
+test-fast: setup
 	.venv/bin/python -m pytest -q -p no:cacheprovider -m "not pipeline"
 
-test-pipeline: setup
-	.venv/bin/python -m pytest -q -p no:cacheprovider -m pipeline
-
 lint: setup
-	.venv/bin/ruff check compeffdist_utils tests benchmarks
-	.venv/bin/ruff format --check compeffdist_utils tests benchmarks
+	.venv/bin/ruff check .
+	.venv/bin/ruff format --check .
