@@ -15,7 +15,6 @@ Clusters are ordered by total attribute count (the sum of their members' counts)
 from __future__ import annotations
 
 import csv
-import json
 import math
 import os
 import warnings
@@ -27,6 +26,7 @@ import numpy as np
 from pydantic import BaseModel
 
 from .config import ClusteringParams
+from .io import DataFileError, iter_jsonl_numbered
 
 
 class InventoryError(ValueError):
@@ -106,17 +106,10 @@ def load_inventory(path: str | Path) -> list[InventoryEntry]:
     suffix = path.suffix.lower()
     rows: list[tuple[str, dict[str, Any]]] = []
     if suffix in (".jsonl", ".json"):
-        with path.open(encoding="utf-8") as fh:
-            for lineno, line in enumerate(fh, 1):
-                if not line.strip():
-                    continue
-                try:
-                    rec = json.loads(line)
-                except json.JSONDecodeError as err:
-                    raise InventoryError(f"{path}:{lineno}: not valid JSON ({err.msg})") from None
-                if not isinstance(rec, dict):
-                    raise InventoryError(f"{path}:{lineno}: expected a JSON object with attr and count")
-                rows.append((f"{path}:{lineno}", rec))
+        try:
+            rows = [(f"{path}:{lineno}", rec) for lineno, rec in iter_jsonl_numbered(path)]
+        except DataFileError as err:
+            raise InventoryError(f"{err}; an inventory has one {{attr, count}} object per line") from None
     elif suffix == ".csv":
         with path.open(encoding="utf-8", newline="") as fh:
             reader = csv.DictReader(fh)

@@ -179,9 +179,10 @@ def _split_repeated_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any] | _Spli
     return objects[0] if len(objects) == 1 else _SplitObject(objects)
 
 
-def _scan_closing(s: str) -> int:
-    """Index just after the last complete top-level object of a list that starts at ``s[0]``."""
-    depth, in_str, esc, last_end = 0, False, False, -1
+def _json_brackets(s: str) -> tuple[list[tuple[int, str]], bool]:
+    """The brackets of ``s`` outside JSON strings, with their index, and whether a string is left open."""
+    brackets: list[tuple[int, str]] = []
+    in_str = esc = False
     for i, ch in enumerate(s):
         if in_str:
             if esc:
@@ -192,12 +193,18 @@ def _scan_closing(s: str) -> int:
                 in_str = False
         elif ch == '"':
             in_str = True
-        elif ch in "[{":
-            depth += 1
-        elif ch in "]}":
-            depth -= 1
-            if depth == 1 and ch == "}":
-                last_end = i
+        elif ch in "[{]}":
+            brackets.append((i, ch))
+    return brackets, in_str
+
+
+def _scan_closing(s: str) -> int:
+    """Index just after the last complete top-level object of a list that starts at ``s[0]``."""
+    depth, last_end = 0, -1
+    for i, ch in _json_brackets(s)[0]:
+        depth += 1 if ch in "[{" else -1
+        if depth == 1 and ch == "}":
+            last_end = i
     return last_end + 1
 
 
@@ -505,20 +512,11 @@ def close_json_brackets(s: str) -> str:
     if not t.startswith(("{", "[")):
         return s
     stack: list[str] = []
-    in_str = esc = False
-    for ch in t:
-        if in_str:
-            if esc:
-                esc = False
-            elif ch == "\\":
-                esc = True
-            elif ch == '"':
-                in_str = False
-        elif ch == '"':
-            in_str = True
-        elif ch in "[{":
+    brackets, in_str = _json_brackets(t)
+    for _, ch in brackets:
+        if ch in "[{":
             stack.append("]" if ch == "[" else "}")
-        elif ch in "]}" and stack and stack[-1] == ch:
+        elif stack and stack[-1] == ch:
             stack.pop()
     if not stack and not in_str:
         return t

@@ -39,7 +39,8 @@ def write_jsonl(path: str | Path, records: Iterable[dict[str, Any]]) -> Path:
     return atomic_write_text(path, "\n".join(lines) + ("\n" if lines else ""))
 
 
-def iter_jsonl(path: str | Path) -> Iterator[dict[str, Any]]:
+def iter_jsonl_numbered(path: str | Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    """(line number, record) per non-blank line, so callers can point at the line of a bad record."""
     path = Path(path)
     if not path.is_file():
         raise DataFileError(f"file not found: {path}")
@@ -53,7 +54,11 @@ def iter_jsonl(path: str | Path) -> Iterator[dict[str, Any]]:
                 raise DataFileError(f"{path}:{lineno}: not valid JSON ({err.msg})") from None
             if not isinstance(rec, dict):
                 raise DataFileError(f"{path}:{lineno}: expected a JSON object per line")
-            yield rec
+            yield lineno, rec
+
+
+def iter_jsonl(path: str | Path) -> Iterator[dict[str, Any]]:
+    return (rec for _, rec in iter_jsonl_numbered(path))
 
 
 def read_jsonl(path: str | Path) -> list[dict[str, Any]]:

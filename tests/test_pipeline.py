@@ -38,11 +38,8 @@ def _fresh_cache(root: Path) -> Path:
     return cache_dir
 
 
-@pytest.fixture(scope="module")
-def ci_run(tmp_path_factory):
-    root = tmp_path_factory.mktemp("ci-run")
-    run_dir, cache_dir = root / "run", _fresh_cache(root)
-    proc = _run(
+def _run_ci(run_dir: Path, cache_dir: Path) -> subprocess.CompletedProcess:
+    return _run(
         [
             "run",
             "tests/params/ci.yaml",
@@ -53,6 +50,13 @@ def ci_run(tmp_path_factory):
             f"cache_dir={cache_dir}",
         ]
     )
+
+
+@pytest.fixture(scope="module")
+def ci_run(tmp_path_factory):
+    root = tmp_path_factory.mktemp("ci-run")
+    run_dir, cache_dir = root / "run", _fresh_cache(root)
+    proc = _run_ci(run_dir, cache_dir)
     assert proc.returncode == 0, f"pipeline failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
     return run_dir, cache_dir, json.loads((run_dir / "manifest.json").read_text())
 
@@ -114,17 +118,7 @@ def test_each_stage_hands_the_next_one_real_data(ci_run):
 @pytest.mark.pipeline
 def test_second_run_skips_every_stage(ci_run):
     run_dir, cache_dir, _ = ci_run
-    proc = _run(
-        [
-            "run",
-            "tests/params/ci.yaml",
-            "--run-dir",
-            str(run_dir),
-            "--quiet",
-            "--set",
-            f"cache_dir={cache_dir}",
-        ]
-    )
+    proc = _run_ci(run_dir, cache_dir)
     assert proc.returncode == 0, proc.stderr[-2000:]
     manifest = json.loads((run_dir / "manifest.json").read_text())
     assert {s["status"] for s in manifest["stages"]} == {"skipped"}
