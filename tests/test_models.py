@@ -21,7 +21,10 @@ def test_missing_folder_is_a_clear_error(tmp_path):
 
 
 def test_hub_id_offline_names_the_spec_and_the_alternatives(tmp_path, monkeypatch):
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    import huggingface_hub.constants
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")  # what the error message reads
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)  # read once at import time
     p = Params(cache_dir=str(tmp_path))
     with pytest.raises(
         ModelSpecError,
