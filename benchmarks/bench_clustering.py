@@ -64,7 +64,7 @@ def main() -> None:
           f"{n_points} points after log1p weighting")  # fmt: skip
 
     t0 = time.perf_counter()
-    vectors = embed_texts(params.models.embedder, [e.attr for e in entries], params)
+    vectors = embed_texts(params.models.embedder, [e.attr for e in entries], params, use_cache=False)
     t_embed = time.perf_counter() - t0
     print(f"embedding ({params.models.embedder}): {t_embed:.1f} s ({len(entries) / t_embed:.0f} names/s)")
 

@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel
 
+from .array_cache import array_key, cached_array
 from .config import ClusteringParams
 from .io import DataFileError, iter_jsonl_numbered
 
@@ -325,19 +326,28 @@ def cluster_inventory(
 MIN_UMAP_POINTS = 5
 
 
-def project_2d(vectors: np.ndarray, method: str, seed: int) -> tuple[np.ndarray, str]:
-    """2-D coordinates for the map, and the method actually used (UMAP falls back to PCA when tiny)."""
+def project_2d(
+    vectors: np.ndarray, method: str, seed: int, cache_dir: Path | None = None
+) -> tuple[np.ndarray, str]:
+    """2-D coordinates for the map, and the method actually used (UMAP falls back to PCA when tiny).
+
+    A UMAP map is stored in ``cache_dir`` (when given) per (vectors, seed, umap version): a rerun skips
+    numba's compile, which dominates small maps.
+    """
     n = len(vectors)
     if method == "umap" and n >= MIN_UMAP_POINTS:
         import umap
 
-        reducer = umap.UMAP(
-            n_components=2, n_neighbors=min(15, n - 1), metric="cosine", random_state=seed, init="random"
-        )
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # "n_jobs overridden by random_state": expected, seeded run
-            xy = reducer.fit_transform(vectors)
-        return np.asarray(xy, dtype=float), "umap"
+        def fit() -> np.ndarray:
+            reducer = umap.UMAP(
+                n_components=2, n_neighbors=min(15, n - 1), metric="cosine", random_state=seed, init="random"
+            )
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # "n_jobs overridden by random_state": expected, seeded run
+                return np.asarray(reducer.fit_transform(vectors), dtype=float)
+
+        key = array_key(vectors, seed, umap.__version__)
+        return cached_array(cache_dir, "umap", key, fit), "umap"
     used = "pca" if method == "pca" else f"pca (fewer than {MIN_UMAP_POINTS} attributes for umap)"
     out = np.zeros((n, 2))
     k = min(2, n, vectors.shape[1]) if n > 1 else 0

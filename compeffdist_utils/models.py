@@ -237,18 +237,31 @@ def load_embedder(spec: str, params: Params) -> Any:
         raise _hub_error(spec, err) from None
 
 
-def embed_texts(spec: str, texts: Sequence[str], params: Params, batch_size: int = 64) -> np.ndarray:
-    """L2-normalised embeddings, one row per text (the method clusters normalised vectors)."""
+def embed_texts(
+    spec: str, texts: Sequence[str], params: Params, batch_size: int = 64, use_cache: bool = True
+) -> np.ndarray:
+    """L2-normalised embeddings, one row per text (the method clusters normalised vectors).
+
+    Stored in the kit cache per (model spec, texts) unless ``use_cache`` is off (benchmarks time the
+    model itself); the embedder is only loaded when something is missing.
+    """
     import numpy as np
+
+    from .array_cache import array_key, cached_array
 
     if not texts:
         return np.zeros((0, 0), dtype=np.float32)
-    model = load_embedder(spec, params)
-    vecs = model.encode(
-        list(texts),
-        batch_size=batch_size,
-        normalize_embeddings=True,
-        convert_to_numpy=True,
-        show_progress_bar=len(texts) > 512,
-    )
-    return vecs.astype(np.float32)
+
+    def compute() -> np.ndarray:
+        model = load_embedder(spec, params)
+        vecs = model.encode(
+            list(texts),
+            batch_size=batch_size,
+            normalize_embeddings=True,
+            convert_to_numpy=True,
+            show_progress_bar=len(texts) > 512,
+        )
+        return vecs.astype(np.float32)
+
+    cache_dir = params.resolved_cache_dir() if use_cache else None
+    return cached_array(cache_dir, "embeddings", array_key(spec, list(texts)), compute)

@@ -230,6 +230,24 @@ def test_projection_pca_and_tiny_fallback():
     assert xy1.tolist() == [[0.0, 0.0]]
 
 
+@pytest.mark.slow
+def test_umap_map_is_seeded_and_reused_from_the_cache(tmp_path, monkeypatch):
+    import umap
+
+    x = blobs()
+    xy, used = project_2d(x, "umap", seed=42, cache_dir=tmp_path)
+    assert used == "umap" and xy.shape == (20, 2) and np.isfinite(xy).all()
+
+    def no_fit(*args, **kwargs):
+        raise AssertionError("UMAP was fitted again although the map was cached")
+
+    monkeypatch.setattr(umap, "UMAP", no_fit)
+    again, _ = project_2d(x, "umap", seed=42, cache_dir=tmp_path)
+    assert np.array_equal(again, xy)
+    with pytest.raises(AssertionError, match="fitted again"):
+        project_2d(x, "umap", seed=43, cache_dir=tmp_path)
+
+
 def test_assignment_records_and_table():
     entries = entries_for([5, 1, 4])
     result = cluster_inventory(entries, blobs()[[0, 1, 10]], ClusteringParams(method="kmeans", n_clusters=2))
