@@ -19,11 +19,18 @@ import logging
 import os
 import shutil
 import tempfile
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .config import EMBEDDED_CAUSAL_LM, EMBEDDED_EMBEDDER, Params
+
+# peft 0.21 still reads transformers' deprecated ``is_gradient_checkpointing`` whenever it wraps a model;
+# the warning is about peft's code, not the user's, and would fill every training/evaluation notebook.
+warnings.filterwarnings(
+    "ignore", message=r"`is_gradient_checkpointing` is deprecated", category=FutureWarning
+)
 
 if TYPE_CHECKING:
     import numpy as np

@@ -111,7 +111,8 @@ def test_each_stage_hands_the_next_one_real_data(ci_run):
     grid = _jsonl(run_dir / "efficiency/results.jsonl")
     points = {(r["selector"], r["budget"]) for r in grid}
     assert points == {("base", 0.0)} | {(s, b) for s in ("random", "rank_hard") for b in (0.5, 1.0)}
-    assert all("sc/sst2" in r["scores"] for r in grid)
+    # Every point scored on the same datasets (SentiBench's sc/sst2, or the announced packaged fallback).
+    assert len({tuple(sorted(r["scores"])) for r in grid}) == 1 and grid[0]["scores"]
 
 
 @pytest.mark.slow
