@@ -13,6 +13,7 @@ Specs:
 
 from __future__ import annotations
 
+import contextlib
 import importlib.metadata
 import json
 import logging
@@ -20,17 +21,11 @@ import os
 import shutil
 import tempfile
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .config import EMBEDDED_CAUSAL_LM, EMBEDDED_EMBEDDER, Params
-
-# peft 0.21 still reads transformers' deprecated ``is_gradient_checkpointing`` whenever it wraps a model;
-# the warning is about peft's code, not the user's, and would fill every training/evaluation notebook.
-warnings.filterwarnings(
-    "ignore", message=r"`is_gradient_checkpointing` is deprecated", category=FutureWarning
-)
 
 if TYPE_CHECKING:
     import numpy as np
@@ -196,6 +191,20 @@ def load_tokenizer(spec: str, params: Params, padding_side: str = "left") -> Any
     return tok
 
 
+@contextlib.contextmanager
+def peft_quietly() -> Iterator[None]:
+    """Wrap a model with peft without its FutureWarning about transformers' ``is_gradient_checkpointing``.
+
+    peft 0.21 still reads that deprecated property whenever it wraps a model; the warning is about peft's
+    code, not the user's, and would otherwise fill every training and evaluation notebook.
+    """
+    with warnings.catch_warnings():
+        warnings.filterwarnings(
+            "ignore", message=r"`is_gradient_checkpointing` is deprecated", category=FutureWarning
+        )
+        yield
+
+
 def load_causal_lm(
     spec: str,
     params: Params,
@@ -221,7 +230,8 @@ def load_causal_lm(
             base_spec = json.loads(adapter_cfg.read_text())["base_model_name_or_path"]
             base_path = resolve_model_path(base_spec, params.resolved_cache_dir())
             base = AutoModelForCausalLM.from_pretrained(base_path, dtype=torch_dtype)
-            model = PeftModel.from_pretrained(base, path)
+            with peft_quietly():
+                model = PeftModel.from_pretrained(base, path)
         else:
             model = AutoModelForCausalLM.from_pretrained(path, dtype=torch_dtype)
     except OSError as err:

@@ -383,6 +383,8 @@ def _wrap_model(model: Any, params: Params) -> Any:
         return model
     from peft import LoraConfig, get_peft_model
 
+    from .models import peft_quietly
+
     config = LoraConfig(
         task_type="CAUSAL_LM",
         r=tp.lora_r,
@@ -391,7 +393,8 @@ def _wrap_model(model: Any, params: Params) -> Any:
         target_modules=list(tp.target_modules),
     )
     try:
-        peft_model = get_peft_model(model, config)
+        with peft_quietly():
+            peft_model = get_peft_model(model, config)
     except ValueError as err:
         raise ValueError(
             f"training.target_modules {tp.target_modules} do not match the student's layers: {err}"
