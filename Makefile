@@ -9,7 +9,7 @@ run: setup
 	.venv/bin/compeffdist run params/tiny.yaml
 
 # The test suite: unit tests, a real OpenAI-compatible server, and the nine real notebooks executed
-# end to end on tests/params/ci.yaml (about 15 minutes on 2 CPU cores).
+# end to end on tests/params/ci.yaml (about 8 minutes on 2 CPU cores after setup).
 test: setup
 	.venv/bin/ruff check .
 	.venv/bin/python -m pytest -q -p no:cacheprovider --durations=10

@@ -1,4 +1,4 @@
-"""Classification evaluation throughput: batched vs one prompt at a time, SmolLM2-135M (fp32) on this CPU.
+"""Classification evaluation throughput: batched vs one prompt at a time, SmolLM2-135M on this CPU.
 
 The prompts are real 4-shot SentiBench prompts (default: SST-2 and Twitter, the short-sentence sets).
 Three ways of reading the label logits are timed, all on the same prompts:
@@ -11,10 +11,11 @@ Three ways of reading the label logits are timed, all on the same prompts:
 
 Runs alternate between the modes ``--repeats`` times and the best time of each is reported (other
 work on a shared machine slows runs down, never speeds them up). Prints prompts/s, the speedups
-(target: batched >= 3x one at a time) and asserts that all three give identical predictions.
+(target: batched >= 3x one at a time) and asserts that all three give identical predictions. All modes
+run in ``--dtype`` (default float32; bfloat16 uses AMX matrix units where the CPU has them).
 
     .venv/bin/python benchmarks/bench_eval.py [--prompts 24] [--batch-size 16] [--repeats 2]
-        [--datasets sc/sst2 sc/twitter]
+        [--datasets sc/sst2 sc/twitter] [--dtype float32]
 """
 
 from __future__ import annotations
@@ -56,12 +57,13 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=2)
     ap.add_argument("--datasets", nargs="+", default=["sc/sst2", "sc/twitter"])
     ap.add_argument("--sentibench", default=str(SENTIBENCH))
+    ap.add_argument("--dtype", choices=["float32", "bfloat16"], default="float32")
     args = ap.parse_args()
 
     import torch
 
     params = Params()
-    model, tok = load_causal_lm("embedded:smollm2-135m-instruct", params, dtype="float32", device="cpu")
+    model, tok = load_causal_lm("embedded:smollm2-135m-instruct", params, dtype=args.dtype, device="cpu")
     jobs = []
     for ds in sb.load_sentibench(args.sentibench, args.datasets):
         prompts = sb.build_prompts(ds, sb.test_subset(ds, args.prompts, 42), 42, 4, tok, 2048)
@@ -87,7 +89,7 @@ def main() -> None:
         f"machine: {machine_line()}; torch threads {torch.get_num_threads()}; load average {os.getloadavg()}"
     )
     print(f"{n} prompts ({', '.join(args.datasets)}), 4-shot, {n_tokens / n:.0f} tokens/prompt on average")
-    print(f"batch size {args.batch_size}, best of {args.repeats} alternating runs")
+    print(f"batch size {args.batch_size}, {args.dtype}, best of {args.repeats} alternating runs")
     for name, secs in best.items():
         print(f"  {name:16s} {n / secs:7.2f} prompts/s  ({secs:6.1f} s)")
     base = best["forward batched"]

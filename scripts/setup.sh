@@ -18,7 +18,7 @@ for cand in python3.11 python3; do
 done
 [ -n "$py" ] || { echo "setup: Python 3.11 is required (python3.11 or python3 on PATH)" >&2; exit 1; }
 
-echo "setup: creating .venv with $($py --version) (first time: ~4 minutes)"
+echo "setup: creating .venv with $($py --version) (first time: 1.5-4 minutes)"
 "$py" -m venv .venv
 # torch first, pinned: the CPU wheel; an unpinned torch would pull a multi-GB CUDA build.
 .venv/bin/pip install --quiet --disable-pip-version-check torch==2.13.0
