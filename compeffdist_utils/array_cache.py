@@ -3,19 +3,22 @@
 The response cache spares the teacher on a rerun; this spares the rest of stages 02-03. Embedding the
 same names again costs a model load, and UMAP compiles its numba kernels in every new process (about 10 s
 on a 2-core CPU even for a dozen points), which alone would keep a cached rerun of 01-04 above 10% of a
-cold one. Files are written to a temporary name and renamed, so a killed process leaves no half array.
+cold one. Files are written atomically (:func:`io.atomic_write_bytes`), so a killed process leaves no
+half array.
 """
 
 from __future__ import annotations
 
 import hashlib
+import io
 import json
-import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from .io import atomic_write_bytes
 
 
 def array_key(*parts: Any) -> str:
@@ -48,8 +51,7 @@ def cached_array(
         except (OSError, ValueError):
             path.unlink(missing_ok=True)
     arr = np.asarray(compute())
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.npy")
-    np.save(tmp, arr, allow_pickle=False)
-    os.replace(tmp, path)
+    buf = io.BytesIO()
+    np.save(buf, arr, allow_pickle=False)
+    atomic_write_bytes(path, buf.getvalue())
     return arr
