@@ -24,7 +24,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel
 
-from .backends import ChatRequest, TeacherBackend
+from .backends import ChatRequest, TeacherBackend, conversation
 from .config import AttributesParams
 
 ParseStatus = Literal["parsed", "partly", "unparsed"]
@@ -90,12 +90,8 @@ def build_prompt(text: str) -> str:
 
 def build_messages(text: str, worked_example: bool) -> tuple[tuple[str, str], ...]:
     """The chat messages for one text: the prompt, preceded by the worked example when asked for."""
-    example = (
-        (("user", build_prompt(WORKED_EXAMPLE_TEXT)), ("assistant", WORKED_EXAMPLE_ANSWER))
-        if worked_example
-        else ()
-    )
-    return (*example, ("user", build_prompt(text)))
+    example = (build_prompt(WORKED_EXAMPLE_TEXT), WORKED_EXAMPLE_ANSWER) if worked_example else None
+    return conversation(build_prompt(text), example)
 
 
 # ---------------------------------------------------------------------------------------------------

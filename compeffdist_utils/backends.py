@@ -32,9 +32,23 @@ class TeacherUnavailableError(RuntimeError):
     """The teacher server could not be reached; the message names the URL."""
 
 
+Messages = tuple[tuple[str, str], ...]  # (role, content) pairs: hashable and order-preserving
+
+
+def conversation(request: str, worked_example: tuple[str, str] | None) -> Messages:
+    """The chat for one request: optionally a solved (request, answer) exchange first, then the request.
+
+    Small teachers follow a format best when they see it answered as an earlier turn (stages 01 and 03).
+    """
+    if worked_example is None:
+        return (("user", request),)
+    example_request, example_answer = worked_example
+    return (("user", example_request), ("assistant", example_answer), ("user", request))
+
+
 @dataclass(frozen=True)
 class ChatRequest:
-    messages: tuple[tuple[str, str], ...]  # (role, content) pairs: hashable and order-preserving
+    messages: Messages
     decoding: DecodingParams
     tag: str = ""  # distinguishes deliberate repeats of the same prompt (e.g. several samples)
 

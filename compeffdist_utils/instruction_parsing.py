@@ -350,7 +350,7 @@ _TYPE_KEYWORDS = (
 
 
 def canonical_task_type(raw: str) -> str | None:
-    """Map a teacher-given type ('Rating', 'information extraction', 'JSON') to one of TASK_TYPES."""
+    """Map a teacher-given type ('Rating', 'information extraction', 'JSON') to one of classification, scoring, extraction, structured_output."""
     key = re.sub(r"[\s/-]+", "_", raw.strip().lower())
     if key in _TYPE_SYNONYMS:
         return _TYPE_SYNONYMS[key]

@@ -6,7 +6,7 @@ texts for this stage are not published, so these are the kit's.
 Small teachers (the embedded SmolLM2-135M) only produce a parseable answer when they have seen the
 expected shape. With ``params.instructions.worked_example`` (on in tiny params, off in paper params) the
 request is preceded by a *worked example*: the same kind of request about another topic and a model
-answer to it, as an earlier turn of the chat (:func:`conversation`). Trials with SmolLM2 showed that a
+answer to it, as an earlier turn of the chat (:func:`backends.conversation`). Trials with SmolLM2 showed that a
 solved earlier turn is copied less than an example pasted into the request itself, and the request
 reads the same with and without it. The examples use topics unlikely to be a cluster's own (humour,
 sarcasm), and the parsers drop items that merely repeat them (``instruction_parsing.echoes_worked_example``),
@@ -17,18 +17,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-
-TASK_TYPES = ("classification", "scoring", "extraction", "structured_output")
-Messages = tuple[tuple[str, str], ...]  # (role, content) pairs, as backends.ChatRequest takes them
-
-
-def conversation(request: str, worked_example: tuple[str, str] | None) -> Messages:
-    """The chat for one request: optionally a solved (request, answer) exchange first, then the request."""
-    if worked_example is None:
-        return (("user", request),)
-    example_request, example_answer = worked_example
-    return (("user", example_request), ("assistant", example_answer), ("user", request))
-
 
 # -- (a) analysis prompts ------------------------------------------------------------------------------
 

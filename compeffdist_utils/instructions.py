@@ -29,7 +29,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from .backends import ChatRequest
+from .backends import ChatRequest, Messages, conversation
 from .config import DecodingParams, InstructionsParams
 from .instruction_parsing import (
     analysis_item_problem,
@@ -51,9 +51,7 @@ from .instruction_prompts import (
     DEMONSTRATION_EXAMPLE,
     IDEATION_EXAMPLE,
     STANDARDISATION_EXAMPLE,
-    Messages,
     analysis_prompt,
-    conversation,
     demonstration_prompt,
     ideation_prompt,
     standardisation_prompt,

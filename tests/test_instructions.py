@@ -8,6 +8,7 @@ import re
 import numpy as np
 import pytest
 
+from compeffdist_utils.backends import conversation
 from compeffdist_utils.config import InstructionsParams
 from compeffdist_utils.instruction_parsing import (
     analysis_item_problem,
@@ -31,7 +32,6 @@ from compeffdist_utils.instruction_prompts import (
     IDEATION_EXAMPLE,
     STANDARDISATION_EXAMPLE,
     analysis_prompt,
-    conversation,
     ideation_prompt,
     standardisation_prompt,
     task_instruction_prompt,
