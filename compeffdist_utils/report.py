@@ -11,7 +11,7 @@ from pathlib import Path
 
 import nbformat
 
-from .io import read_json
+from .io import atomic_write_text, read_json
 
 
 def _summary_markdown(manifest: dict) -> str:
@@ -63,6 +63,4 @@ def build_report(run_dir: Path) -> Path | None:
                 continue
             joined.cells.append(cell)
     body, _ = HTMLExporter(embed_images=True).from_notebook_node(joined)
-    out = run_dir / "report.html"
-    out.write_text(body, encoding="utf-8")
-    return out
+    return atomic_write_text(run_dir / "report.html", body)

@@ -19,7 +19,7 @@ from typing import Any
 
 from .config import Params, load_params
 from .io import read_json, write_json
-from .stage import STAGE_RECORDS, find_project_root, read_stage_record
+from .stage import find_project_root, read_stage_record, stage_record_path
 
 # The params sections each stage reads (by notebook number). A stage not listed depends on all params.
 STAGE_SECTIONS: dict[str, list[str]] = {
@@ -196,7 +196,7 @@ class Runner:
                 self._write_manifest(entries)
                 continue
             print(f"[{st.name}] running ...", flush=True)
-            record_file = self.run_dir / STAGE_RECORDS / f"{st.name}.json"
+            record_file = stage_record_path(self.run_dir, st.name)
             record_file.unlink(missing_ok=True)
             out_nb = self.run_dir / "notebooks" / st.notebook.name
             t0 = time.time()

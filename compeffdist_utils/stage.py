@@ -64,11 +64,6 @@ class Stage:
         return cls(name, params, rd, p)
 
     # -- files ---------------------------------------------------------------------------------
-    def resolve_path(self, path: str | Path) -> Path:
-        """A path named in params: relative paths are relative to the project root, not notebooks/."""
-        p = Path(path).expanduser()
-        return p if p.is_absolute() else find_project_root() / p
-
     def path(self, rel: str) -> Path:
         """A path inside the run folder (parents created), e.g. an earlier stage's output."""
         out = self.run_dir / rel
@@ -112,7 +107,7 @@ class Stage:
 
     # -- bookkeeping ---------------------------------------------------------------------------
     def record_path(self) -> Path:
-        return self.run_dir / STAGE_RECORDS / f"{self.name}.json"
+        return stage_record_path(self.run_dir, self.name)
 
     def finish(self, **notes: Any) -> dict[str, Any]:
         """Write the stage record (outputs, teacher usage, notes) that the runner and report read."""
@@ -132,6 +127,11 @@ class Stage:
         return record
 
 
+def stage_record_path(run_dir: Path, name: str) -> Path:
+    """Where a stage's record lives: written by :meth:`Stage.finish`, read and cleared by the runner."""
+    return run_dir / STAGE_RECORDS / f"{name}.json"
+
+
 def read_stage_record(run_dir: Path, name: str) -> dict[str, Any] | None:
-    p = run_dir / STAGE_RECORDS / f"{name}.json"
+    p = stage_record_path(run_dir, name)
     return read_json(p) if p.exists() else None
