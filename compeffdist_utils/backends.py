@@ -173,7 +173,6 @@ class HFBackend(TeacherBackend):
         from .models import load_causal_lm
 
         super().__init__(model_spec, cache)
-        self.params = params
         self.batch_size = batch_size
         self._model_and_tok: tuple[Any, Any] | None = None
         self._load = lambda: load_causal_lm(

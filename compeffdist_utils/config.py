@@ -217,6 +217,14 @@ SENTIBENCH_DATASETS = (
 )  # fmt: skip
 
 
+def _known_datasets(names: list[str]) -> list[str]:
+    """``names`` when each is a SentiBench dataset; else an error listing the available ones."""
+    unknown = [d for d in names if d not in SENTIBENCH_DATASETS]
+    if unknown:
+        raise ValueError(f"unknown dataset(s) {unknown}; available: {list(SENTIBENCH_DATASETS)}")
+    return names
+
+
 class EvaluationParams(_Section):
     sentibench_dir: str | None = Field(default=None, description="SentiBench's datasets/ folder.")
     datasets: list[str] = Field(default_factory=lambda: list(SENTIBENCH_DATASETS))
@@ -236,10 +244,7 @@ class EvaluationParams(_Section):
     @field_validator("datasets")
     @classmethod
     def _known(cls, v: list[str]) -> list[str]:
-        unknown = [d for d in v if d not in SENTIBENCH_DATASETS]
-        if unknown:
-            raise ValueError(f"unknown dataset(s) {unknown}; available: {list(SENTIBENCH_DATASETS)}")
-        return v
+        return _known_datasets(v)
 
 
 class EfficiencyParams(_Section):
@@ -266,10 +271,7 @@ class EfficiencyParams(_Section):
     @field_validator("datasets")
     @classmethod
     def _known_datasets(cls, v: list[str] | None) -> list[str] | None:
-        unknown = [d for d in v or [] if d not in SENTIBENCH_DATASETS]
-        if unknown:
-            raise ValueError(f"unknown dataset(s) {unknown}; available: {list(SENTIBENCH_DATASETS)}")
-        return v
+        return None if v is None else _known_datasets(v)
 
 
 class Params(_Section):

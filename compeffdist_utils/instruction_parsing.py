@@ -152,6 +152,11 @@ _TRAILING_COMMA = re.compile(r",\s*([\]}])")
 _MISSING_COMMA = re.compile(r'("|\d|true|false|null|[}\]])(\s*\n\s*)(["{])')
 
 
+def _fix_commas(text: str) -> str:
+    """Commas added where a line ends a value and the next starts a key, trailing commas removed."""
+    return _TRAILING_COMMA.sub(r"\1", _MISSING_COMMA.sub(r"\1,\2\3", text))
+
+
 @dataclass
 class JsonListResult:
     """Items read from an answer and how: ``ok``, ``repaired`` (fixes applied) or ``failed``."""
@@ -245,9 +250,7 @@ def extract_json_list(answer: str) -> JsonListResult:
     """
     for n, text in enumerate(_candidates(answer)):
         no_trailing = _TRAILING_COMMA.sub(r"\1", text)
-        for k, variant in enumerate(
-            (text, no_trailing, _TRAILING_COMMA.sub(r"\1", _MISSING_COMMA.sub(r"\1,\2\3", text)))
-        ):
+        for k, variant in enumerate((text, no_trailing, _fix_commas(text))):
             try:
                 value = json.loads(variant, object_pairs_hook=_split_repeated_keys)
             except (json.JSONDecodeError, ValueError):
@@ -267,7 +270,7 @@ _FLAT_OBJECT = re.compile(r"\{[^{}]*\}")
 
 
 def _loads_object(text: str) -> dict[str, Any] | None:
-    for variant in (text, _TRAILING_COMMA.sub(r"\1", _MISSING_COMMA.sub(r"\1,\2\3", text))):
+    for variant in (text, _fix_commas(text)):
         try:
             value = json.loads(variant)
         except (json.JSONDecodeError, ValueError):

@@ -579,15 +579,18 @@ def fit_prompt(
     demo_ids = [tokenizer.encode(d.sentence, add_special_tokens=False) for d in demos]
     kept = list(demos)
     slack = 4
-    for _attempt in range(6):
+
+    def rooms() -> tuple[int, int]:
+        """(tokens left for the sentences, of which for the demos) with the demos in ``kept``."""
         overhead = count(render_prompt(spec, "", [("", lab) for lab in labels(kept)], example.target))
         room = max_tokens - overhead - slack
-        demo_room = room - len(test_ids)
+        return room, room - len(test_ids)
+
+    for _attempt in range(6):
+        room, demo_room = rooms()
         while kept and demo_room < MIN_DEMO_TOKENS * len(kept):
             kept.pop()
-            overhead = count(render_prompt(spec, "", [("", lab) for lab in labels(kept)], example.target))
-            room = max_tokens - overhead - slack
-            demo_room = room - len(test_ids)
+            room, demo_room = rooms()
         ids_kept = demo_ids[: len(kept)]
         cap = _water_cap([len(i) for i in ids_kept], demo_room) if kept else 0
         demo_sents = [
