@@ -205,15 +205,16 @@ class TrainAndEvaluate:
     ) -> dict[str, Any]:
         from .evaluation import evaluate_model
         from .models import load_causal_lm
-        from .training import train_student
+        from .training import completed_run, train_student
 
         bench = self.benchmark(params)
-        model, tok = load_causal_lm(params.models.student, params)
+        student_dir = point_dir / "student"
+        done = completed_run(selected, params, student_dir) if point.selector != BASE else None
+        # A finished point loads its trained model; otherwise the base, which training changes in place.
+        model, tok = load_causal_lm(done.model_dir if done else params.models.student, params)
         out: dict[str, Any] = {}
         if point.selector != BASE:
-            result = train_student(selected, params, point_dir / "student", base=(model, tok))
-            if result.reused:
-                model, tok = load_causal_lm(result.model_dir, params)
+            result = done or train_student(selected, params, student_dir, base=(model, tok))
             out = {
                 "n_train": result.n_train,
                 "train_seconds": result.train_seconds,

@@ -427,6 +427,25 @@ def _last(rows: list[dict[str, Any]], key: str) -> float | None:
 # -- the run -----------------------------------------------------------------------------------------
 
 
+def completed_run(
+    records: Sequence[dict[str, Any]], params: Params, out_dir: str | Path
+) -> TrainResult | None:
+    """The summary (``reused=True``) of a finished run in ``out_dir`` on the same params and data, else None.
+
+    Callers that only need the trained model check this first, so a finished run costs one model load.
+    """
+    out = Path(out_dir)
+    model_dir, summary_path = out / "model", out / SUMMARY_FILE
+    saved = (model_dir / "config.json").exists() or (model_dir / "adapter_config.json").exists()
+    if not (saved and summary_path.exists()):
+        return None
+    done = read_json(summary_path)
+    if done.get("fingerprint") != fingerprint(records, params) or not done.get("completed"):
+        return None
+    done["reused"] = True
+    return TrainResult(**done)
+
+
 def train_student(
     records: Sequence[dict[str, Any]],
     params: Params,
@@ -452,13 +471,8 @@ def train_student(
     out = Path(out_dir)
     model_dir, ckpt_dir, log_path = out / "model", out / "checkpoints", out / LOG_FILE
     fp = fingerprint(records, params)
-    summary_path = out / SUMMARY_FILE
-    saved = (model_dir / "config.json").exists() or (model_dir / "adapter_config.json").exists()
-    if resume and saved and summary_path.exists():
-        done = read_json(summary_path)
-        if done.get("fingerprint") == fp and done.get("completed"):
-            done["reused"] = True
-            return TrainResult(**done)
+    if resume and (done := completed_run(records, params, out)) is not None:
+        return done
 
     train_recs, eval_recs = split_train_eval(records, tp.eval_fraction, tp.seed)
     set_seed(tp.seed)
@@ -529,7 +543,7 @@ def train_student(
         final_eval_loss=_last(rows, "eval_loss"),
     )
     if trainer.is_world_process_zero():
-        write_json(summary_path, result.as_dict())
+        write_json(out / SUMMARY_FILE, result.as_dict())
     model.eval()
     return result
 
