@@ -239,7 +239,14 @@ class EvaluationParams(_Section):
     batch_size: int = Field(default=8, ge=1)
     max_new_tokens: int = Field(default=150, ge=1)
     max_new_tokens_opener: int = Field(default=300, ge=1)
-    max_prompt_tokens: int = Field(default=2048, ge=64)
+    max_prompt_tokens: int | None = Field(
+        default=None, ge=64, description="Cut prompts above this; None = the model's context (never cut)."
+    )
+    protocol: Literal["authors", "kit"] = Field(
+        default="authors",
+        description="Prompt protocol: the authors' SentiBench scripts, verbatim (comparable with the paper), "
+        "or the kit's wording (one-line JSON answers, fewer tokens; not comparable).",
+    )
 
     @field_validator("datasets")
     @classmethod

@@ -6,12 +6,16 @@
   mask, so a left-padded prompt gets the same logits as the same prompt alone.
 - Extraction (ATSA/ACSA/ASQP/OpeNER): greedy generation (``max_new_tokens``, OpeNER its own limit),
   stopped early at a blank line or the next ``Sentence:``, parsed as a JSON array with a fallback to
-  the outermost ``[...]``; an answer that still does not parse counts as a parse failure and as the
-  empty prediction (it costs recall, never crashes). Answer objects missing a field are dropped and
-  counted. Every other answer tuple is scored as given: a term that is not in the sentence or a label
-  outside the label set is a false positive (the authors' parser silently dropped such tuples, which
-  raises precision).
-- Every prediction goes to ``<out_dir>/predictions/<model>/<dataset>__seed<S>.jsonl``; scores are x100
+  the outermost ``[...]``, then with the authors' repair of a cut-off array (keep it up to its last
+  ``}`` and close it with ``]``); an answer that still does not parse counts as a parse failure and as
+  the empty prediction (it costs recall, never crashes). Answer objects missing a field are dropped
+  and counted. Every other answer tuple is scored as given: a term that is not in the sentence or a
+  label outside the label set is a false positive. How this compares with the authors'
+  ``parse_utils/*_json.py``, difference by difference, is in :mod:`metrics`.
+- Prompts follow ``evaluation.protocol`` (default: the authors', :mod:`sentibench_protocol`) and are cut
+  only when one exceeds :func:`prompt_limit`; cut prompts are counted (``truncated_prompts``).
+- Every prediction goes to ``<out_dir>/predictions/<model>/<dataset>__seed<S>.jsonl`` with the full
+  prompt text the model was given (``prompt``), so errors can be inspected; scores are x100
   per (model, dataset, seed); :func:`summarise` gives means over seeds, group means and the overall
   mean (plain mean of the dataset means, as in the paper).
 """
@@ -164,22 +168,33 @@ def cut_at_stop(text: str) -> str:
 # -- parsing extraction answers -----------------------------------------------------------------------
 
 
-def parse_json_array(text: str) -> tuple[list[Any], str]:
-    """(items, status): status "ok" (the whole answer parsed), "fallback" (the outermost [...] parsed)
-    or "failed" (nothing parsed; items = []). A lone JSON object is taken as a one-item array."""
-    s = text.strip()
-    status = "ok"
+_FAILED = object()  # "did not parse" (``None`` is a valid JSON value)
+
+
+def _loads(text: str) -> Any:
     try:
-        value = json.loads(s)
+        return json.loads(text)
     except json.JSONDecodeError:
-        start, end = s.find("["), s.rfind("]")
-        if start < 0 or end <= start:
-            return [], "failed"
-        try:
-            value = json.loads(s[start : end + 1])
-        except json.JSONDecodeError:
-            return [], "failed"
-        status = "fallback"
+        return _FAILED
+
+
+def parse_json_array(text: str) -> tuple[list[Any], str]:
+    """(items, status): status "ok" (the whole answer parsed), "fallback" (the outermost [...] parsed),
+    "repaired" (an array cut off mid-way, kept up to its last ``}`` and closed with ``]``, as the
+    authors' answer extraction does) or "failed" (nothing parsed; items = []). A lone JSON object is
+    taken as a one-item array."""
+    s = text.strip()
+    start, end, last_obj = s.find("["), s.rfind("]"), s.rfind("}")
+    candidates = [("ok", s)]
+    if 0 <= start < end:
+        candidates.append(("fallback", s[start : end + 1]))
+    if 0 <= start < last_obj:
+        candidates.append(("repaired", s[start : last_obj + 1] + "]"))
+    status, value = next(
+        ((st, v) for st, c in candidates if (v := _loads(c)) is not _FAILED), ("failed", _FAILED)
+    )
+    if value is _FAILED:
+        return [], "failed"
     if isinstance(value, dict):
         value = [value]
     if not isinstance(value, list):
@@ -247,10 +262,23 @@ def load_predictions(out_dir: Path, model_name: str, dataset: str, seed: int) ->
 
 
 def _base_record(p: Prompt) -> dict[str, Any]:
-    rec = {"prompt_id": p.prompt_id, "uid": p.example.uid, "sentence": p.example.sentence}
+    rec = {"prompt_id": p.prompt_id, "uid": p.example.uid, "sentence": p.example.sentence, "prompt": p.text}
     if p.example.target is not None:
         rec["target"] = p.example.target
     return rec
+
+
+def prompt_limit(model: Any, tokenizer: Any, ep: EvaluationParams, new_tokens: int) -> int | None:
+    """The most prompt tokens: ``evaluation.max_prompt_tokens`` when set, else the model's context
+    (``max_position_embeddings``, or the tokenizer's ``model_max_length`` when that is a real limit)
+    minus the tokens the answer needs. ``None`` when neither says: the prompt is never cut."""
+    if ep.max_prompt_tokens is not None:
+        return ep.max_prompt_tokens
+    context = getattr(getattr(model, "config", None), "max_position_embeddings", None)
+    if not context:
+        context = getattr(tokenizer, "model_max_length", None)
+        context = context if context and context < 10**7 else None  # transformers' "no limit" sentinel
+    return None if context is None else max(int(context) - new_tokens, 1)
 
 
 def evaluate_dataset(
@@ -267,7 +295,9 @@ def evaluate_dataset(
     t0 = time.time()
     spec = ds.spec
     examples = test_subset(ds, ep.n_test, ep.subset_seed)
-    prompts = build_prompts(ds, examples, seed, ep.shots, tokenizer, ep.max_prompt_tokens)
+    max_new = ep.max_new_tokens_opener if spec.metric == "opener_f1" else ep.max_new_tokens
+    limit = prompt_limit(model, tokenizer, ep, max_new if spec.kind == "extraction" else 1)
+    prompts = build_prompts(ds, examples, seed, ep.shots, tokenizer, limit, ep.protocol)
     texts = [p.text for p in prompts]
     desc = f"{model_name} {ds.name} s{seed}"
     records: list[dict[str, Any]] = []
@@ -288,7 +318,6 @@ def evaluate_dataset(
                 | {"demo_uids": p.demo_uids, "truncation": p.truncation}
             )
     else:
-        max_new = ep.max_new_tokens_opener if spec.metric == "opener_f1" else ep.max_new_tokens
         raws = generate(model, tokenizer, texts, max_new, ep.batch_size, progress, desc)
         predictions = []
         for p, raw in zip(prompts, raws, strict=True):
@@ -320,6 +349,7 @@ def evaluate_dataset(
         "parse_failures": parse_failures,
         "invalid_items": invalid_items,
         "truncated_prompts": sum(bool(p.truncation) for p in prompts),
+        "protocol": ep.protocol,
         "source": ds.source,
         "seconds": round(time.time() - t0, 2),
     }

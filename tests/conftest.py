@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -9,7 +10,8 @@ import pytest
 from compeffdist_utils.config import Params, load_params
 
 ROOT = Path(__file__).resolve().parents[1]
-SENTIBENCH = ROOT.parent / "shared" / "sentibench"
+# Beside the checkout; $COMPEFFDIST_SENTIBENCH names it for a checkout elsewhere (e.g. a git worktree).
+SENTIBENCH = Path(os.environ.get("COMPEFFDIST_SENTIBENCH") or ROOT.parent / "shared" / "sentibench")
 
 
 @pytest.fixture(scope="session")

@@ -11,6 +11,7 @@ import pytest
 
 from compeffdist_utils import evaluation as ev
 from compeffdist_utils import sentibench as sb
+from compeffdist_utils import sentibench_data
 from compeffdist_utils.config import SENTIBENCH_DATASETS, EvaluationParams, params_from_dict
 from compeffdist_utils.metrics import opener_f1, opinion_from_spans, opinion_from_strings
 
@@ -116,10 +117,10 @@ def test_repository_clone_root_is_accepted(tmp_path, sentibench_dir):
 
 
 def test_fetch_sentibench_errors_and_reuse(tmp_path, monkeypatch, sentibench_dir):
-    monkeypatch.setattr(sb, "SENTIBENCH_REPO", str(tmp_path / "no-such-repo"))
+    monkeypatch.setattr(sentibench_data, "SENTIBENCH_REPO", str(tmp_path / "no-such-repo"))
     with pytest.raises(sb.SentiBenchError, match="git clone .* failed"):
         sb.fetch_sentibench(tmp_path / "dest")
-    monkeypatch.setattr(sb.shutil, "which", lambda _: None)
+    monkeypatch.setattr(sentibench_data.shutil, "which", lambda _: None)
     with pytest.raises(sb.SentiBenchError, match="git is not installed"):
         sb.fetch_sentibench(tmp_path / "dest2")
     (tmp_path / "done").mkdir()
@@ -193,7 +194,7 @@ def _toy() -> sb.BenchDataset:
 
 def test_prompt_layout_is_exact():
     ds = _toy()
-    p = sb.build_prompts(ds, ds.test, seed=7, shots=2)[0]
+    p = sb.build_prompts(ds, ds.test, seed=7, shots=2, protocol="kit")[0]
     d1, d2 = (next(d for d in ds.demos if d.uid == u) for u in p.demo_uids)
     assert p.text == (
         "Say the polarity.\n\n"
@@ -204,21 +205,21 @@ def test_prompt_layout_is_exact():
     assert p.prompt_id == "toy:t0:seed7"
 
 
-def test_demo_draw_is_seeded_and_independent_of_the_subset(bench):
+def test_kit_demo_draw_is_seeded_and_independent_of_the_subset(bench):
     ds = bench["sc/sst2"]
-    a = sb.build_prompts(ds, ds.test[:5], 42, 4)
-    b = sb.build_prompts(ds, ds.test[3:5], 42, 4)
-    c = sb.build_prompts(ds, ds.test[:5], 52, 4)
+    a = sb.build_prompts(ds, ds.test[:5], 42, 4, protocol="kit")
+    b = sb.build_prompts(ds, ds.test[3:5], 42, 4, protocol="kit")
+    c = sb.build_prompts(ds, ds.test[:5], 52, 4, protocol="kit")
     assert [p.text for p in a[3:]] == [p.text for p in b]
     assert [p.demo_uids for p in a] != [p.demo_uids for p in c]
     assert all(len(set(p.demo_uids)) == 4 for p in a)
 
 
-def test_pstance_target_in_instruction_and_demos(bench):
+def test_kit_pstance_target_in_instruction_and_demos(bench):
     ds = bench["multifaced/pstance"]
     by_uid = {d.uid: d for d in ds.demos}
     for ex in (ds.test[0], next(e for e in ds.test if e.target == "Joe Biden")):
-        p = sb.build_prompts(ds, [ex], 42, 4)[0]
+        p = sb.build_prompts(ds, [ex], 42, 4, protocol="kit")[0]
         first = p.text.split("\n")[0]
         assert f'towards "{ex.target}"' in first and "[against, favor]" in first
         assert all(by_uid[u].target == ex.target for u in p.demo_uids)
@@ -227,9 +228,9 @@ def test_pstance_target_in_instruction_and_demos(bench):
         assert p.text.endswith(f"Sentence: {ex.sentence}\nLabel:")
 
 
-def test_extraction_demos_show_one_line_json(bench):
+def test_kit_extraction_demos_show_one_line_json(bench):
     ds = bench["absa/asqp_rest16"]
-    p = sb.build_prompts(ds, ds.test[:1], 42, 4)[0]
+    p = sb.build_prompts(ds, ds.test[:1], 42, 4, protocol="kit")[0]
     answers = [line[len("Label: ") :] for line in p.text.split("\n") if line.startswith("Label: ")]
     assert len(answers) == 4
     assert all(isinstance(json.loads(a), list) for a in answers)
@@ -259,6 +260,11 @@ def test_test_subset_is_seeded_and_stable(bench):
         ('{"aspect_term": "pizza", "sentiment": "positive"}', "ok", 1),
         ("[]", "ok", 0),
         ('[{"aspect_term": "pizza", "sentiment": "posi', "failed", 0),
+        (
+            '[\n  {"aspect_term": "a", "sentiment": "negative"},\n  {"aspect_term": "pizza", "sen',
+            "repaired",
+            1,
+        ),
         ("positive", "failed", 0),
         ('"positive"', "failed", 0),
         ("", "failed", 0),
@@ -342,7 +348,7 @@ def test_long_prompts_are_fitted_not_crashed(smol, bench):
     for limit, dropped in ((400, False), (160, True)):
         for p in sb.build_prompts(ds, short, 42, 4, tok, limit):
             assert len(tok.encode(p.text)) <= limit
-            assert p.text.startswith(ds.spec.instruction) and p.text.endswith("\nLabel:")
+            assert p.text.startswith(sb.authors_instruction(ds.spec)) and p.text.endswith("\nLabel:")
             assert p.truncation["tokens_before"] > limit
             assert (p.truncation["demos_dropped"] > 0) == dropped
             if not dropped:  # demos shortened to a common cap, marked " ..."
@@ -389,7 +395,133 @@ def test_small_real_evaluation(smol, bench, tmp_path):
     )
     gen = ev.load_predictions(tmp_path, "smol", "absa/atsa_rest16", 42)
     assert len(gen) == 2 and all(
-        {"raw", "parse_status", "gold", "prediction", "prompt_id"} <= set(r) for r in gen
+        {"raw", "parse_status", "gold", "prediction", "prompt_id", "prompt"} <= set(r) for r in gen
     )
+    shown = sb.build_prompts(datasets[1], sb.test_subset(datasets[1], 2, 42), 42, 2)
+    assert [r["prompt"] for r in gen] == [p.text for p in shown]  # the authors' prompt, as the model saw it
+    assert set(df["protocol"]) == {"authors"}
     assert df.loc[1, "parse_failures"] == sum(r["parse_status"] == "failed" for r in gen)
     assert ev.prediction_path(tmp_path, "smol", "absa/atsa_rest16", 42).name == "atsa_rest16__seed42.jsonl"
+
+
+# -- the authors' protocol, checked against the JSON file independently of the kit's renderer ---------------
+
+
+def _raw(sentibench_dir: Path, name: str, split: str) -> list[dict]:
+    return json.loads((sentibench_dir / name / f"{split}.json").read_text(encoding="utf-8-sig"))
+
+
+def _expected_answer(name: str, rec: dict) -> str:
+    """The demo answer as the protocol file's rules state it, written out here from the raw record."""
+    if name == "multifaced/pstance":
+        return rec["label"].lower() + "(opinion towards '" + rec["target"] + "')"
+    if not name.startswith("absa/"):
+        return rec["label"].lower()
+    if name == "absa/atsa_rest16":
+        objs, seen = [], set()
+        for a in sorted(rec["aspects"], key=lambda a: (int(a["from"]), int(a["to"]))):
+            pair = (a["target"], a["polarity"])
+            if a["target"] not in ("NULL", None) and pair not in seen:
+                seen.add(pair)
+                objs.append({"aspect_term": pair[0], "sentiment": pair[1]})
+    elif name == "absa/acsa_rest16":
+        objs = [
+            {"aspect_category": a["category"].lower().replace("#", " "), "sentiment": a["polarity"]}
+            for a in rec["aspects"]
+        ]
+    elif name == "absa/asqp_rest16":
+        keys = (("aspect_term", "aspect"), ("aspect_category", "category"), ("opinion", "opinion"),
+                ("sentiment", "sentiment"))  # fmt: skip
+        objs = [{k: q[src] for k, src in keys} for q in rec["quards"]]
+    else:
+        objs = [
+            {
+                "holder": " AND ".join(o["Source"][0]) or "NULL",
+                "target": " AND ".join(o["Target"][0]) or "NULL",
+                "sentiment_expression": " AND ".join(o["Polar_expression"][0]),
+                "sentiment_polarity": o["Polarity"].lower(),
+            }
+            for o in rec["opinions"]
+        ] or [
+            {"holder": "NULL", "target": "NULL", "sentiment_expression": "NULL", "sentiment_polarity": "NULL"}
+        ]
+    return json.dumps(objs, ensure_ascii=False, indent=2)
+
+
+@pytest.mark.parametrize("name", SENTIBENCH_DATASETS)
+def test_authors_prompt_is_the_protocol_files_layout_char_for_char(name, bench, sentibench_dir):
+    proto = json.loads((sentibench_dir / "authors_protocol.json").read_text(encoding="utf-8"))
+    kind = "extraction" if name.startswith("absa/") else "classification"
+    section = proto[kind]
+    train, test = _raw(sentibench_dir, name, "train"), _raw(sentibench_dir, name, "test")
+    rich = [i for i, r in enumerate(train) if len(r.get("aspects") or r.get("quards") or r.get("opinions") or [])
+            > 1]  # fmt: skip
+    demo_idx = [0, 1, 2, rich[0] if rich else 3]  # a fixed demo list, one with several gold tuples
+    query = test[0]
+    instruction = section["instructions"][name]
+    if name == "multifaced/pstance":
+        instruction = instruction.replace("%s", query["target"])
+    block = section["pstance_demo_block" if name == "multifaced/pstance" else "demo_block"]
+    cue = "Label" if kind == "classification" else "Output"
+    blocks = []
+    for i in demo_idx:
+        answer_tpl = "{label_lower}(opinion towards '{demo_target}')" if "demo_target" in block else (
+            "{label_lower}" if kind == "classification" else "{label_seq}")  # fmt: skip
+        assert block == "Sentence: {sentence}\\n" + cue + ": " + answer_tpl + "\\n"
+        blocks.append(
+            "Sentence: " + train[i]["sentence"] + "\n" + cue + ": " + _expected_answer(name, train[i]) + "\n"
+        )
+    assert section["query_block"] == "Sentence: {sentence}\\n" + cue + ":"
+    assert section["join"] == "'\\n'.join([instruction, '', *demo_blocks, query_block])"
+    expected = "\n".join([instruction, "", *blocks, "Sentence: " + query["sentence"] + "\n" + cue + ":"])
+
+    ds = bench[name]
+    demos = [ds.demos[i] for i in demo_idx]
+    got = sb.renderer("authors", ds.spec, ds.test[0].target)(
+        ds.test[0].sentence, [(d.sentence, d) for d in demos]
+    )
+    assert got == expected
+
+
+def test_packaged_protocol_is_the_shared_file(sentibench_dir):
+    assert sb.PROTOCOL_FILE.read_bytes() == (sentibench_dir / "authors_protocol.json").read_bytes()
+
+
+def test_authors_verbalisers_are_the_kits_label_sets():
+    verbalisers = sb.authors_protocol()["classification"]["verbalisers"]
+    for spec in sb.TASKS.values():
+        if spec.kind == "classification":
+            assert sorted(verbalisers[spec.name]) == sorted(" " + lab for lab in spec.labels), spec.name
+
+
+def test_authors_demos_are_one_seeded_stream_over_the_whole_pool(bench):
+    import random
+
+    ds = bench["multifaced/pstance"]
+    examples = ds.test[:30]
+    prompts = sb.build_prompts(ds, examples, 52, 4)
+    rng = random.Random(52)
+    assert [p.demo_uids for p in prompts] == [[d.uid for d in rng.sample(ds.demos, 4)] for _ in examples]
+    by_uid = {d.uid: d for d in ds.demos}
+    assert any(by_uid[u].target != p.example.target for p in prompts for u in p.demo_uids)  # not same-target
+
+
+def test_fallback_uses_the_authors_sentiment_instruction(tmp_path):
+    _holdout(tmp_path)
+    b = sb.load_for_run(None, SENTIBENCH_DATASETS, shots=2, run_dir=tmp_path)
+    instructions = sb.authors_protocol()["classification"]["instructions"]
+    imdb, tweets = (sb.build_prompts(d, d.test[:1], 42, 2)[0].text for d in b.datasets)
+    assert imdb.startswith(instructions["sc/imdb"] + "\n\n")
+    assert tweets.startswith(instructions["sc/twitter"] + "\n\n")
+
+
+class _Model:
+    def __init__(self, context):
+        self.config = type("C", (), {"max_position_embeddings": context})()
+
+
+def test_prompt_limit_follows_the_model_context_unless_set():
+    tok = type("T", (), {"model_max_length": int(1e30)})()
+    assert ev.prompt_limit(_Model(8192), tok, EvaluationParams(), 150) == 8042
+    assert ev.prompt_limit(_Model(None), tok, EvaluationParams(), 1) is None
+    assert ev.prompt_limit(_Model(8192), tok, EvaluationParams(max_prompt_tokens=512), 150) == 512
