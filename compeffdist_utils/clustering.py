@@ -26,6 +26,7 @@ import numpy as np
 from pydantic import BaseModel
 
 from .array_cache import array_key, cached_array
+from .code_hash import code_hash
 from .config import ClusteringParams
 from .io import DataFileError, iter_jsonl_numbered
 
@@ -346,7 +347,7 @@ def project_2d(
                 warnings.simplefilter("ignore")  # "n_jobs overridden by random_state": expected, seeded run
                 return np.asarray(reducer.fit_transform(vectors), dtype=float)
 
-        key = array_key(vectors, seed, umap.__version__)
+        key = array_key(vectors, seed, umap.__version__, code_hash(["clustering"]))
         return cached_array(cache_dir, "umap", key, fit), "umap"
     used = "pca" if method == "pca" else f"pca (fewer than {MIN_UMAP_POINTS} attributes for umap)"
     out = np.zeros((n, 2))

@@ -48,7 +48,8 @@ an unpadded single-sample pass by ~1e-5, which can still move a boundary in rare
 On a CPU the forward passes dominate the cost (see ``benchmarks/bench_difficulty.py``).
 
 Scores are cached in SQLite per (scorer identity, sample content hash); the cache keeps raw sums, so
-``include_rank0`` can change without rescoring.
+``include_rank0`` can change without rescoring. The scorer identity includes the hash of this module's
+code and of the package modules it imports (:mod:`code_hash`), so a changed definition rescores.
 """
 
 from __future__ import annotations
@@ -63,6 +64,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .code_hash import code_hash
 from .config import DifficultyParams, Params
 from .samples import content_hash, require_samples
 
@@ -371,7 +373,7 @@ def token_breakdown(
 
 # -- cache ----------------------------------------------------------------------------------------------
 def scorer_identity(model: Any, tokenizer: Any, settings: DifficultyParams) -> str:
-    """A hash of what determines the raw sums: weights, tokenizer, dtype, nucleus_p and max_length.
+    """A hash of what determines the raw sums: the code, weights, tokenizer, dtype, nucleus_p and max_length.
 
     The weights are fingerprinted by every tensor's name, shape, dtype and first/last 1024 values:
     a fine-tuned or LoRA-adapted model differs there, and hashing whole multi-GB models would be slow.
@@ -379,7 +381,15 @@ def scorer_identity(model: Any, tokenizer: Any, settings: DifficultyParams) -> s
     """
     h = hashlib.sha256()
     h.update(
-        json.dumps([CACHE_VERSION, type(model).__name__, settings.nucleus_p, settings.max_length]).encode()
+        json.dumps(
+            [
+                CACHE_VERSION,
+                code_hash(["difficulty"]),
+                type(model).__name__,
+                settings.nucleus_p,
+                settings.max_length,
+            ]
+        ).encode()
     )
     for name, tensor in sorted(model.state_dict().items()):
         flat = tensor.detach().reshape(-1)

@@ -37,6 +37,7 @@ from typing import TYPE_CHECKING, Any
 
 from tqdm.auto import tqdm
 
+from .code_hash import code_hash
 from .config import Params, params_from_dict
 from .io import read_jsonl, write_jsonl
 from .selection import select_samples
@@ -119,13 +120,15 @@ def point_params(gparams: Params, point: GridPoint) -> Params:
 def setup_fingerprint(
     gparams: Params, records: Sequence[dict[str, Any]], scores: Sequence[dict[str, Any]] | None
 ) -> str:
-    """Hash of everything but the point that decides a result: data, scores, student, settings."""
+    """Hash of everything but the point that decides a result: data, scores, student, settings, and the
+    code that selects, trains and evaluates (:func:`code_hash.code_hash` of this module's imports)."""
     ev = gparams.evaluation.model_dump(mode="json")
     for irrelevant in ("models", "batch_size"):
         ev.pop(irrelevant, None)
     training = gparams.training.model_dump(mode="json")
     training.pop("seed")
     meta = {
+        "code": code_hash(["efficiency"]),
         "student": gparams.models.student,
         "dtype": gparams.models.dtype,
         "training": training,

@@ -265,6 +265,7 @@ def embed_texts(
     import numpy as np
 
     from .array_cache import array_key, cached_array
+    from .code_hash import code_hash
 
     if not texts:
         return np.zeros((0, 0), dtype=np.float32)
@@ -281,4 +282,4 @@ def embed_texts(
         return vecs.astype(np.float32)
 
     cache_dir = params.resolved_cache_dir() if use_cache else None
-    return cached_array(cache_dir, "embeddings", array_key(spec, list(texts)), compute)
+    return cached_array(cache_dir, "embeddings", array_key(spec, list(texts), code_hash(["models"])), compute)

@@ -1,7 +1,8 @@
 """Runs the numbered notebooks in order with papermill and keeps ``manifest.json`` up to date.
 
-A stage is skipped when its fingerprint (the notebook's text, the params sections it reads, and the
-fingerprint of the stage before it, so upstream changes ripple down) equals the one recorded after its
+A stage is skipped when its fingerprint (the notebook's text, the params sections it reads, the hash of
+the package code it imports (:func:`code_hash.stage_code_hash`), and the fingerprint of the stage
+before it, so upstream changes ripple down) equals the one recorded after its
 last successful run and every output it listed still exists. A failing stage stops the run with its
 name and error; what earlier stages wrote stays, and the manifest says which stage failed.
 """
@@ -17,6 +18,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from .code_hash import stage_code_hash
 from .config import Params, load_params
 from .io import read_json, write_json
 from .stage import find_project_root, read_stage_record, stage_record_path
@@ -81,7 +83,12 @@ def fingerprint(stage: StageInfo, params: Params, upstream: str) -> str:
     sections = STAGE_SECTIONS.get(stage.number)
     deps = {s: params.section_dump(s) for s in sections} if sections else params.model_dump(mode="json")
     blob = json.dumps(
-        {"nb": hashlib.sha256(stage.notebook.read_bytes()).hexdigest(), "params": deps, "up": upstream},
+        {
+            "nb": hashlib.sha256(stage.notebook.read_bytes()).hexdigest(),
+            "params": deps,
+            "code": stage_code_hash(stage.notebook),
+            "up": upstream,
+        },
         sort_keys=True,
     )
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
@@ -192,7 +199,7 @@ class Runner:
             if not force and self._can_skip(prev, fp):
                 assert prev is not None
                 entries[st.name] = {**prev, "status": "skipped", "seconds": 0.0}
-                print(f"[{st.name}] skipped (inputs and params unchanged, outputs present)")
+                print(f"[{st.name}] skipped (notebook, params, code and upstream unchanged, outputs present)")
                 self._write_manifest(entries)
                 continue
             print(f"[{st.name}] running ...", flush=True)
