@@ -296,3 +296,13 @@ def test_token_breakdown_explains_the_score(smol, samples, reference):
         ref = reference[r["sample_id"]]["tokens"]
         assert [(t["rank"], t["nucleus"]) for t in rows] == [(t["rank"], t["nucleus"]) for t in ref]
         assert all(0 < t["p_gold"] <= 1 for t in rows)
+
+
+def test_scorer_identity_follows_the_code(smol, monkeypatch):
+    from compeffdist_utils import difficulty as dm
+    from compeffdist_utils.config import DifficultyParams
+
+    model, tok = smol
+    before = dm.scorer_identity(model, tok, DifficultyParams())
+    monkeypatch.setattr(dm, "code_hash", lambda roots: "edited-score")
+    assert dm.scorer_identity(model, tok, DifficultyParams()) != before

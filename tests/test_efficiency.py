@@ -132,6 +132,16 @@ def test_changed_setup_reruns_and_keeps_old_lines_apart(tmp_path: Path) -> None:
     )
 
 
+def test_changed_code_reruns_finished_points(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from compeffdist_utils import efficiency
+
+    run_grid(POOL, SCORES, _params({}), tmp_path, run_point=FakeRunner(), progress=False)
+    monkeypatch.setattr(efficiency, "code_hash", lambda roots: "edited-trainer")
+    run = FakeRunner()
+    report = run_grid(POOL, SCORES, _params({}), tmp_path, run_point=run, progress=False)
+    assert len(run.calls) == 3 and report.n_done_before == 0 and report.n_stale == 3
+
+
 def test_empty_selection_is_recorded_not_trained(tmp_path: Path) -> None:
     run = FakeRunner()
     params = _params({"budgets": [0.01], "seeds": [1, 2, 3, 4, 5, 6], "include_base": False})
