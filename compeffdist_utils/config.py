@@ -281,8 +281,39 @@ class EfficiencyParams(_Section):
         return None if v is None else _known_datasets(v)
 
 
+SEED_FIELDS = ("seed", "random_state", "subset_seed")  # single seeds; the lists evaluation.seeds and
+# efficiency.seeds are the protocol's repeats (paper: 42/52/62) and are always set explicitly
+
+
+def _fill_seeds(
+    section: type[BaseModel], data: dict[str, Any], seed: Any, from_default: bool = False
+) -> dict[str, Any]:
+    """``data`` with every seed field it leaves unset, in every sub-section, set to ``seed``.
+
+    An absent sub-section starts from its field's default (e.g. attributes.decoding's 1,000 tokens at
+    temperature 1.0) with that default's seeds replaced, so filling the seed changes nothing else.
+    """
+    out = dict(data)
+    for name, info in section.model_fields.items():
+        ann = info.annotation
+        if name in SEED_FIELDS and (from_default or name not in out):
+            out[name] = seed
+        elif isinstance(ann, type) and issubclass(ann, BaseModel):
+            sub, default = out.get(name), from_default
+            if sub is None and isinstance(info.default, BaseModel):
+                sub, default = info.default.model_dump(mode="json"), True
+            if isinstance(sub, dict):
+                out[name] = _fill_seeds(ann, sub, seed, default)
+    return out
+
+
 class Params(_Section):
-    """The whole run. Sections mirror the stages of ../shared/method.md."""
+    """The whole run. Sections mirror the stages of ../shared/method.md.
+
+    The top-level ``seed`` is the default of every single seed of the run (each section's ``seed``,
+    ``clustering.random_state``, ``evaluation.subset_seed``): one number reseeds the whole run, and a
+    seed set in its section wins.
+    """
 
     run_name: str = Field(default="tiny", pattern=r"^[A-Za-z0-9_.-]+$")
     seed: int = 42
@@ -302,6 +333,15 @@ class Params(_Section):
     training: TrainingParams = TrainingParams()
     evaluation: EvaluationParams = EvaluationParams()
     efficiency: EfficiencyParams = EfficiencyParams()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _seed_is_the_default_seed(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "seed" in data:
+            return _fill_seeds(cls, {k: v for k, v in data.items() if k != "seed"}, data["seed"]) | {
+                "seed": data["seed"]
+            }
+        return data
 
     # -- derived locations -------------------------------------------------------------------
     def resolved_cache_dir(self) -> Path:

@@ -18,7 +18,8 @@ def test_paper_params_follow_the_method():
     assert p.models.teacher.backend == "openai"
     assert "Llama-3.1-70B-Instruct" in p.models.teacher.model
     assert "Llama-3.2-3B-Instruct" in p.models.student
-    assert all(v == 4000 for v in p.corpus.per_domain.values()) if p.corpus.source == "embedded" else True
+    assert p.corpus.source == "files" and len(p.corpus.files) == 5  # the paper's five domains ...
+    assert all(f.limit == 4000 for f in p.corpus.files)  # ... 4,000 texts each
     assert p.attributes.min_count == 10 and p.attributes.decoding.temperature == 1.0
     assert p.attributes.worked_example is False
     c = p.clustering
@@ -86,3 +87,17 @@ def test_missing_and_malformed_files(tmp_path):
     bad.write_text("run_name: [unclosed\n")
     with pytest.raises(ParamsError, match="not valid YAML"):
         load_params(bad)
+
+
+def test_top_level_seed_is_the_default_of_every_seed():
+    p = params_from_dict({"seed": 7, "training": {"seed": 3}, "instructions": {"demos": {"seed": 5}}})
+    assert (
+        p.corpus.seed == p.selection.seed == p.distill_data.decoding.seed == p.attributes.decoding.seed == 7
+    )
+    assert (
+        p.clustering.random_state == 7 and p.evaluation.subset_seed == 7 and p.instructions.analysis.seed == 7
+    )
+    assert p.training.seed == 3 and p.instructions.demos.seed == 5  # a seed set in its section wins
+    assert p.attributes.decoding.max_new_tokens == 1000  # the section's other defaults are untouched
+    assert p.evaluation.seeds == [42, 52, 62]  # the demo-seed list is the protocol's, not a default
+    assert params_from_dict({}).model_dump() == params_from_dict({"seed": 42}).model_dump()
