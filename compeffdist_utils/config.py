@@ -256,7 +256,15 @@ class EvaluationParams(_Section):
 
 class EfficiencyParams(_Section):
     selectors: list[str] = Field(
-        default_factory=lambda: ["random", "rank_hard", "rank_soft", "ifd", "ppl", "length"]
+        default_factory=lambda: [
+            "random",
+            "random_inprompt",
+            "rank_hard",
+            "rank_soft",
+            "ifd",
+            "ppl",
+            "length",
+        ]
     )
     budgets: list[float] = Field(default_factory=lambda: [0.05, 0.1, 0.25, 0.5, 1.0])
     seeds: list[int] = Field(default_factory=lambda: [42])
@@ -269,7 +277,7 @@ class EfficiencyParams(_Section):
     @field_validator("selectors")
     @classmethod
     def _known_selectors(cls, v: list[str]) -> list[str]:
-        allowed = {"random", "rank_hard", "rank_soft", "ifd", "ppl", "length"}
+        allowed = {"random", "random_inprompt", "rank_hard", "rank_soft", "ifd", "ppl", "length"}
         unknown = [s for s in v if s not in allowed]
         if unknown:
             raise ValueError(f"unknown selector(s) {unknown}; available: {sorted(allowed)}")

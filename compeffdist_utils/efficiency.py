@@ -6,8 +6,12 @@ what is kept (stage 06's trainer), and the result is evaluated (stage 07's proto
 study: difficulty-based selection reaches the full-data score with ~10% of the data and beats random,
 IFD, perplexity and length selection at equal budget.
 
-Selectors map onto ``selection.select_samples``: ``random`` (uniform), ``rank_hard`` / ``rank_soft`` (the
-rank score, hard top-k or soft sampling), ``ifd`` / ``ppl`` / ``length`` (hard top-k by that score). The
+Selectors map onto ``selection.select_samples``: ``random`` (a uniform sample of the whole pool, the
+authors' random baseline: their ``random_sample`` draws globally, never per group), ``random_inprompt``
+(a uniform sample inside each (cluster, task) group, i.e. stratified like the difficulty selectors, so
+stratification and difficulty can be told apart), ``rank_hard`` / ``rank_soft`` (the rank score, hard
+top-k or soft sampling), ``ifd`` / ``ppl`` / ``length`` (hard top-k by that score). All but the two
+random selectors use the run's ``selection.stratify``. The
 grid seed drives both the selection (random draws, stochastic quota rounding, tie-breaks) and the
 training seed, so the spread over seeds covers both sources of variation; evaluation demo seeds stay
 ``evaluation.seeds``. Points train without a held-out slice (``eval_fraction`` 0): every selected
@@ -46,14 +50,16 @@ if TYPE_CHECKING:
     import matplotlib.figure
     import pandas as pd
 
-SELECTORS: dict[str, tuple[str, str]] = {
+SELECTORS: dict[str, tuple[str, str]] = {  # name -> (selection.method, selection.score)
     "random": ("random", "rank"),
+    "random_inprompt": ("random", "rank"),
     "rank_hard": ("hard", "rank"),
     "rank_soft": ("soft", "rank"),
     "ifd": ("hard", "ifd"),
     "ppl": ("hard", "ppl"),
     "length": ("hard", "length"),
 }
+RANDOM_STRATA = {"random": "full", "random_inprompt": "inprompt"}  # fixed, whatever selection.stratify says
 BASE = "base"  # the untrained student, drawn as a reference line
 RESULTS_FILE = "efficiency/results.jsonl"
 OUTCOME_KEYS = (
@@ -113,6 +119,8 @@ def point_params(gparams: Params, point: GridPoint) -> Params:
     if point.selector != BASE:
         method, score = SELECTORS[point.selector]
         data["selection"].update(method=method, score=score, budget=point.budget, seed=point.seed)
+        if point.selector in RANDOM_STRATA:
+            data["selection"]["stratify"] = RANDOM_STRATA[point.selector]
         data["training"]["seed"] = point.seed
     return params_from_dict(data, source=f"efficiency point {point.slug}")
 

@@ -43,6 +43,9 @@ def test_paper_params_follow_the_method():
     )
     assert t.max_length == 2048 and t.bf16 and t.max_grad_norm == 1.0
     assert p.evaluation.seeds == [42, 52, 62] and p.evaluation.shots == 4 and len(p.evaluation.datasets) == 12
+    assert p.evaluation.protocol == "authors" and p.evaluation.max_prompt_tokens is None  # never cut
+    assert p.difficulty.dtype == "float32"  # the authors' scoring script runs in fp32
+    assert "random" in p.efficiency.selectors  # the authors' global random baseline
 
 
 def test_unknown_field_is_named():

@@ -189,3 +189,22 @@ def test_one_real_grid_point(ci_params: Params, sentibench_dir: Path, tmp_path: 
     point_dir = tmp_path / "efficiency" / "points" / row["point"]
     assert (point_dir / "eval" / "predictions").is_dir()
     assert not (point_dir / "student" / "model").exists()  # keep_models is off
+
+
+def test_random_is_the_authors_global_draw_and_random_inprompt_the_stratified_one() -> None:
+    from compeffdist_utils.efficiency import grid_params, point_params
+    from compeffdist_utils.selection import select_samples
+
+    gp = grid_params(_params({"selectors": ["random", "random_inprompt", "rank_hard"]}))
+    assert gp.selection.stratify == "inprompt"
+    strata = {s: point_params(gp, GridPoint(s, 0.5, 1)).selection.stratify for s in gp.efficiency.selectors}
+    assert strata == {"random": "full", "random_inprompt": "inprompt", "rank_hard": "inprompt"}
+    counts = []
+    for seed in range(20):
+        sel, _ = select_samples(
+            POOL, SCORES, point_params(gp, GridPoint("random_inprompt", 0.5, seed)).selection
+        )
+        assert sorted(sum(r["cluster_id"] == c for r in sel) for c in (0, 1)) == [5, 5]
+        glob, _ = select_samples(POOL, SCORES, point_params(gp, GridPoint("random", 0.5, seed)).selection)
+        counts.append(sum(r["cluster_id"] == 0 for r in glob))
+    assert len(set(counts)) > 1  # the global draw does not keep each cluster's share
