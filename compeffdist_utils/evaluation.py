@@ -11,7 +11,7 @@
   the empty prediction (it costs recall, never crashes). Answer objects missing a field are dropped
   and counted. Every other answer tuple is scored as given: a term that is not in the sentence or a
   label outside the label set is a false positive. How this compares with the authors'
-  ``parse_utils/*_json.py``, difference by difference, is in :mod:`metrics`.
+  ``parse_utils/*_json.py``, case by case, is in ``docs/AUTHORS_DIFFERENCES.md``.
 - Prompts follow ``evaluation.protocol`` (default: the authors', :mod:`sentibench_protocol`) and are cut
   only when one exceeds :func:`prompt_limit`; cut prompts are counted (``truncated_prompts``).
 - Every prediction goes to ``<out_dir>/predictions/<model>/<dataset>__seed<S>.jsonl`` with the full

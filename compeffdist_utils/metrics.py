@@ -13,6 +13,9 @@ Conventions (each one is tested in tests/test_metrics.py):
   is perfect agreement (1.0); otherwise an empty side gives 0.
 - OpeNER uses the "sentiment F1" of SemEval-2022 Task 10 (structured sentiment analysis); see
   :func:`opener_f1` for how it is read here.
+- The authors' ``parse_utils/*_json.py`` count LISTS (a repeated tuple counts again), compare exact
+  strings and treat invalid answer objects differently per task; every difference, and why the kit
+  differs, is in ``docs/AUTHORS_DIFFERENCES.md``.
 """
 
 from __future__ import annotations

@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from .sentibench_tasks import FALLBACK_GROUP, BenchDataset, Example, TaskSpec, dedup_records
+from .sentibench_tasks import FALLBACK_GROUP, BenchDataset, Example, TaskSpec
 
 Protocol = Literal["authors", "kit"]
 PROTOCOL_FILE = Path(__file__).parent / "data" / "authors_protocol.json"
@@ -93,13 +93,21 @@ def authors_instruction(spec: TaskSpec, target: str | None = None) -> str:
 
 
 def authors_objects(name: str, rec: dict[str, Any]) -> list[dict[str, str]]:
-    """An extraction record's gold objects as the authors render them (``label_seq_*`` in the file)."""
+    """An extraction record's gold objects as the authors render them (``label_seq_*`` in the file).
+
+    ATSA follows the released ``make_atsa_rest16_seq`` where the file's summary is loose: duplicates are
+    (term, polarity, position) triples, so a term at two positions is listed twice, and the positions
+    are sorted as the strings the data files hold ("19" before "5"). Where the released code leaves the
+    order to a set's iteration (two aspects at one position), the kit keeps file order.
+    """
     if name == "absa/atsa_rest16":
-        aspects = sorted(
-            (a for a in rec["aspects"] if a["target"] not in ("NULL", None)),
-            key=lambda a: (int(a["from"]), int(a["to"])),
-        )
-        return dedup_records([{"aspect_term": a["target"], "sentiment": a["polarity"]} for a in aspects])
+        triples = [
+            (a["target"], a["polarity"], (a["from"] or 0, a["to"] or 0))
+            for a in rec["aspects"]
+            if a["target"] not in ("NULL", None)
+        ]
+        unique = sorted(dict.fromkeys(triples), key=lambda t: t[2])
+        return [{"aspect_term": term, "sentiment": pol} for term, pol, _ in unique]
     if name == "absa/acsa_rest16":
         return [
             {"aspect_category": a["category"].lower().replace("#", " "), "sentiment": a["polarity"]}

@@ -172,7 +172,7 @@ TASKS: dict[str, TaskSpec] = {
 # -- gold extraction per file format ----------------------------------------------------------------
 
 
-def dedup_records(items: list[dict[str, str]]) -> list[dict[str, str]]:
+def _dedup(items: list[dict[str, str]]) -> list[dict[str, str]]:
     seen: set[tuple[str, ...]] = set()
     out = []
     for it in items:
@@ -192,11 +192,11 @@ def _gold_atsa(rec: dict[str, Any]) -> Any:
         (a for a in rec["aspects"] if a["target"] not in ("NULL", None, "")),
         key=lambda a: int(a["from"] or 0),
     )
-    return dedup_records([{"aspect_term": a["target"], "sentiment": a["polarity"].lower()} for a in aspects])
+    return _dedup([{"aspect_term": a["target"], "sentiment": a["polarity"].lower()} for a in aspects])
 
 
 def _gold_acsa(rec: dict[str, Any]) -> Any:
-    return dedup_records(
+    return _dedup(
         [
             {"aspect_category": a["category"].lower().replace("#", " "), "sentiment": a["polarity"].lower()}
             for a in rec["aspects"]
@@ -205,7 +205,7 @@ def _gold_acsa(rec: dict[str, Any]) -> Any:
 
 
 def _gold_asqp(rec: dict[str, Any]) -> Any:
-    return dedup_records(
+    return _dedup(
         [
             {
                 "aspect_term": q["aspect"],
@@ -223,7 +223,7 @@ def _join(spans: list[list[str]]) -> str:
 
 
 def _gold_opener(rec: dict[str, Any]) -> Any:
-    return dedup_records(
+    return _dedup(
         [
             {
                 "holder": _join(o["Source"]),

@@ -417,13 +417,14 @@ def _expected_answer(name: str, rec: dict) -> str:
         return rec["label"].lower() + "(opinion towards '" + rec["target"] + "')"
     if not name.startswith("absa/"):
         return rec["label"].lower()
-    if name == "absa/atsa_rest16":
+    if name == "absa/atsa_rest16":  # as the released make_atsa_rest16_seq: (term, polarity, position)
+        # triples made unique, sorted by the position strings of the file
         objs, seen = [], set()
-        for a in sorted(rec["aspects"], key=lambda a: (int(a["from"]), int(a["to"]))):
-            pair = (a["target"], a["polarity"])
-            if a["target"] not in ("NULL", None) and pair not in seen:
-                seen.add(pair)
-                objs.append({"aspect_term": pair[0], "sentiment": pair[1]})
+        for a in sorted(rec["aspects"], key=lambda a: (a["from"], a["to"])):
+            triple = (a["target"], a["polarity"], a["from"], a["to"])
+            if a["target"] not in ("NULL", None) and triple not in seen:
+                seen.add(triple)
+                objs.append({"aspect_term": a["target"], "sentiment": a["polarity"]})
     elif name == "absa/acsa_rest16":
         objs = [
             {"aspect_category": a["category"].lower().replace("#", " "), "sentiment": a["polarity"]}
@@ -454,8 +455,15 @@ def test_authors_prompt_is_the_protocol_files_layout_char_for_char(name, bench, 
     kind = "extraction" if name.startswith("absa/") else "classification"
     section = proto[kind]
     train, test = _raw(sentibench_dir, name, "train"), _raw(sentibench_dir, name, "test")
-    rich = [i for i, r in enumerate(train) if len(r.get("aspects") or r.get("quards") or r.get("opinions") or [])
-            > 1]  # fmt: skip
+
+    def several(r: dict) -> bool:
+        tuples = r.get("aspects") or r.get("quards") or r.get("opinions") or []
+        if name == "absa/atsa_rest16":  # one whose position strings sort otherwise than the numbers
+            pos = [(a["from"], a["to"]) for a in tuples if a["target"] != "NULL"]
+            return sorted(pos) != sorted(pos, key=lambda p: (int(p[0]), int(p[1])))
+        return len(tuples) > 1
+
+    rich = [i for i, r in enumerate(train) if several(r)]
     demo_idx = [0, 1, 2, rich[0] if rich else 3]  # a fixed demo list, one with several gold tuples
     query = test[0]
     instruction = section["instructions"][name]
