@@ -13,7 +13,8 @@ after an edit of, say, the difficulty score; with the import closure, editing ``
 stage 05, and the runner's chained fingerprints rerun what follows. A module reached only by a dynamic
 import (``importlib.import_module``) would be missed; the package has none, and a test keeps it so.
 The files hashed are those of the package this process imports, which is also the one the notebook
-kernels import (they inherit the environment).
+kernels import (they inherit the environment). Explicit cache versions (``difficulty.CACHE_VERSION``)
+remain for what the hash cannot see, such as a changed dependency; bump them then.
 """
 
 from __future__ import annotations
