@@ -13,7 +13,7 @@
   label outside the label set is a false positive. How this compares with the authors'
   ``parse_utils/*_json.py``, case by case, is in ``docs/AUTHORS_DIFFERENCES.md``.
 - Prompts follow ``evaluation.protocol`` (default: the authors', :mod:`sentibench_protocol`) and are cut
-  only when one exceeds :func:`prompt_limit`; cut prompts are counted (``truncated_prompts``).
+  only when one exceeds :func:`sentibench_prompts.prompt_limit`; cut prompts are counted (``truncated_prompts``).
 - Every prediction goes to ``<out_dir>/predictions/<model>/<dataset>__seed<S>.jsonl`` with the full
   prompt text the model was given (``prompt``), so errors can be inspected; scores are x100
   per (model, dataset, seed); :func:`summarise` gives means over seeds, group means and the overall
@@ -44,7 +44,7 @@ from .metrics import (
     opinion_from_strings,
     tuple_f1,
 )
-from .sentibench import GROUPS, BenchDataset, Prompt, TaskSpec, build_prompts, test_subset
+from .sentibench import GROUPS, BenchDataset, Prompt, TaskSpec, build_prompts, prompt_limit, test_subset
 
 STOP_STRINGS = ("\n\n", "\nSentence:")
 RESULT_COLUMNS = ["model", "dataset", "group", "seed", "score"]
@@ -266,19 +266,6 @@ def _base_record(p: Prompt) -> dict[str, Any]:
     if p.example.target is not None:
         rec["target"] = p.example.target
     return rec
-
-
-def prompt_limit(model: Any, tokenizer: Any, ep: EvaluationParams, new_tokens: int) -> int | None:
-    """The most prompt tokens: ``evaluation.max_prompt_tokens`` when set, else the model's context
-    (``max_position_embeddings``, or the tokenizer's ``model_max_length`` when that is a real limit)
-    minus the tokens the answer needs. ``None`` when neither says: the prompt is never cut."""
-    if ep.max_prompt_tokens is not None:
-        return ep.max_prompt_tokens
-    context = getattr(getattr(model, "config", None), "max_position_embeddings", None)
-    if not context:
-        context = getattr(tokenizer, "model_max_length", None)
-        context = context if context and context < 10**7 else None  # transformers' "no limit" sentinel
-    return None if context is None else max(int(context) - new_tokens, 1)
 
 
 def evaluate_dataset(

@@ -22,7 +22,7 @@ from .sentibench_data import (
     resolve_sentibench_dir,
     test_subset,
 )
-from .sentibench_prompts import MIN_DEMO_TOKENS, build_prompts, fit_prompt
+from .sentibench_prompts import MIN_DEMO_TOKENS, build_prompts, fit_prompt, prompt_limit
 from .sentibench_protocol import (
     PROTOCOL_FILE,
     Prompt,
@@ -50,6 +50,6 @@ __all__ = [
     "TASKS", "BenchDataset", "Benchmark", "Example", "Prompt", "Protocol", "ProtocolError",
     "SentiBenchError", "TaskSpec", "authors_instruction", "authors_objects", "authors_protocol",
     "build_prompts", "check_sentibench", "fetch_sentibench", "fit_prompt", "load_dataset",
-    "load_fallback", "load_for_run", "load_sentibench", "render_label", "renderer",
+    "load_fallback", "load_for_run", "load_sentibench", "prompt_limit", "render_label", "renderer",
     "resolve_sentibench_dir", "sample_demos", "test_subset",
 ]  # fmt: skip

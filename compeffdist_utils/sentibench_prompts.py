@@ -1,7 +1,7 @@
 """Stage 07's prompts: the protocol's text per test example, fitted only when it would not fit the model.
 
 Under every protocol a prompt is cut only when it exceeds its token limit: ``evaluation.max_prompt_tokens``
-when set, else the model's context minus the tokens to be generated (:func:`evaluation.prompt_limit`).
+when set, else the model's context minus the tokens to be generated (:func:`prompt_limit`).
 The authors' protocol never cuts; on the models the paper used (128k contexts) the limit is never hit.
 Each cut is recorded in :attr:`Prompt.truncation`, counted per dataset (``truncated_prompts``) and
 reported by the stage.
@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from .config import EvaluationParams
 from .sentibench_protocol import Prompt, Protocol, Renderer, renderer, sample_demos
 from .sentibench_tasks import BenchDataset, Example
 
@@ -93,6 +94,19 @@ def fit_prompt(
         f"{name}: cannot fit a prompt for example {example.uid} into {max_tokens} tokens (the instruction "
         "alone is too long); raise evaluation.max_prompt_tokens or use a model with a longer context"
     )
+
+
+def prompt_limit(model: Any, tokenizer: Any, ep: EvaluationParams, new_tokens: int) -> int | None:
+    """The most prompt tokens: ``evaluation.max_prompt_tokens`` when set, else the model's context
+    (``max_position_embeddings``, or the tokenizer's ``model_max_length`` when that is a real limit)
+    minus the tokens the answer needs. ``None`` when neither says: the prompt is never cut."""
+    if ep.max_prompt_tokens is not None:
+        return ep.max_prompt_tokens
+    context = getattr(getattr(model, "config", None), "max_position_embeddings", None)
+    if not context:
+        context = getattr(tokenizer, "model_max_length", None)
+        context = context if context and context < 10**7 else None  # transformers' "no limit" sentinel
+    return None if context is None else max(int(context) - new_tokens, 1)
 
 
 def build_prompts(

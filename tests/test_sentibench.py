@@ -530,6 +530,6 @@ class _Model:
 
 def test_prompt_limit_follows_the_model_context_unless_set():
     tok = type("T", (), {"model_max_length": int(1e30)})()
-    assert ev.prompt_limit(_Model(8192), tok, EvaluationParams(), 150) == 8042
-    assert ev.prompt_limit(_Model(None), tok, EvaluationParams(), 1) is None
-    assert ev.prompt_limit(_Model(8192), tok, EvaluationParams(max_prompt_tokens=512), 150) == 512
+    assert sb.prompt_limit(_Model(8192), tok, EvaluationParams(), 150) == 8042
+    assert sb.prompt_limit(_Model(None), tok, EvaluationParams(), 1) is None
+    assert sb.prompt_limit(_Model(8192), tok, EvaluationParams(max_prompt_tokens=512), 150) == 512
