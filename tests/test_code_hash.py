@@ -57,3 +57,27 @@ def test_an_edit_changes_the_hash_of_the_modules_that_import_it(tmp_path, monkey
     assert after["attributes"] == before["attributes"]
     (copy / "data" / "authors_protocol.json").write_text("{}")
     assert ch.code_hash(["attributes"]) != before["attributes"]  # the protocol data counts as code
+
+
+def test_editing_the_difficulty_score_reruns_05_and_what_follows(tmp_path, monkeypatch):
+    from compeffdist_utils.config import load_params
+    from compeffdist_utils.runner import discover_stages, fingerprint
+
+    copy = tmp_path / "compeffdist_utils"
+    shutil.copytree(ch.PACKAGE_DIR, copy, ignore=shutil.ignore_patterns("__pycache__"))
+    monkeypatch.setattr(ch, "PACKAGE_DIR", copy)
+    stages = discover_stages(ROOT / "notebooks")
+    params = load_params(ROOT / "tests/params/ci.yaml")
+
+    def fingerprints() -> list[str]:
+        out, up = [], ""
+        for st in stages:
+            up = fingerprint(st, params, up)
+            out.append(up)
+        return out
+
+    before = fingerprints()
+    scoring = copy / "difficulty.py"
+    scoring.write_text(scoring.read_text().replace("_FIRST_TOPK = 64", "_FIRST_TOPK = 32"))
+    changed = [st.number for st, b, a in zip(stages, before, fingerprints(), strict=True) if b != a]
+    assert changed == ["05", "06", "07", "08"]
