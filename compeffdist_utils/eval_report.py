@@ -22,7 +22,8 @@ def predictions_frame(out_dir: Path, results: pd.DataFrame) -> pd.DataFrame:
     for model, dataset, seed in results[["model", "dataset", "seed"]].itertuples(index=False):
         if prediction_path(out_dir, model, dataset, seed).is_file():
             recs = load_predictions(out_dir, model, dataset, seed)
-            frames.append(pd.DataFrame(recs).assign(model=model, dataset=dataset, seed=seed))
+            frame = pd.DataFrame(recs).drop(columns="prompt", errors="ignore")  # large; stays in the file
+            frames.append(frame.assign(model=model, dataset=dataset, seed=seed))
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 
