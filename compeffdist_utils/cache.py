@@ -5,6 +5,10 @@ arrives, keyed by (backend, endpoint, model, messages, decoding settings, tag), 
 for answered requests and a run killed with SIGKILL mid-stage resumes where it stopped: answered
 requests are read back, the rest are asked, and each request is answered exactly once (the key is the
 primary key; a second insert of the same key is ignored).
+
+Each row also records the stage that asked (``stage``), so ``compeffdist cache drop`` can remove one
+stage's or one model's answers without deleting the file. A damaged file ("database disk image is
+malformed", not a database) is moved aside, kept for the user, and a fresh cache is started.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ import json
 import sqlite3
 import threading
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,6 +35,7 @@ CREATE TABLE IF NOT EXISTS responses (
     created REAL NOT NULL
 )
 """
+_COLUMNS = "key, backend, model, request, response, prompt_tokens, completion_tokens, created, stage"
 
 
 @dataclass(frozen=True)
@@ -52,11 +58,42 @@ class ResponseCache:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
-        self._conn = sqlite3.connect(self.path, check_same_thread=False, timeout=60)
-        self._conn.execute("PRAGMA journal_mode=WAL")
-        self._conn.execute("PRAGMA synchronous=NORMAL")
-        self._conn.execute(_SCHEMA)
-        self._conn.commit()
+        try:
+            self._conn = self._open()
+        except sqlite3.DatabaseError as err:
+            moved = self._move_aside()
+            warnings.warn(
+                f"the response cache {self.path} is damaged ({err}); it was moved to {moved} and the run "
+                "continues with a fresh cache (answers in the damaged file will be asked again)",
+                stacklevel=2,
+            )
+            self._conn = self._open()
+
+    def _open(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(self.path, check_same_thread=False, timeout=60)
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute(_SCHEMA)
+            columns = {row[1] for row in conn.execute("PRAGMA table_info(responses)")}
+            if "stage" not in columns:  # caches written before answers were tagged with their stage
+                conn.execute("ALTER TABLE responses ADD COLUMN stage TEXT NOT NULL DEFAULT ''")
+            conn.commit()
+            problems = conn.execute("PRAGMA quick_check(1)").fetchone()[0]
+            if problems != "ok":
+                raise sqlite3.DatabaseError(problems)
+        except sqlite3.DatabaseError:
+            conn.close()
+            raise
+        return conn
+
+    def _move_aside(self) -> Path:
+        target = self.path.with_name(f"{self.path.name}.damaged-{time.strftime('%Y%m%d-%H%M%S')}")
+        for suffix in ("", "-wal", "-shm"):
+            src = Path(f"{self.path}{suffix}")
+            if src.exists():
+                src.replace(f"{target}{suffix}")
+        return target
 
     def get_many(self, keys: list[str]) -> dict[str, CachedAnswer]:
         found: dict[str, CachedAnswer] = {}
@@ -72,10 +109,22 @@ class ResponseCache:
                     found[key] = CachedAnswer(text, pt, ct)
         return found
 
-    def put(self, key: str, backend: str, model: str, request: dict[str, Any], answer: CachedAnswer) -> None:
+    def put(
+        self,
+        key: str,
+        backend: str,
+        model: str,
+        request: dict[str, Any],
+        answer: CachedAnswer,
+        stage: str = "",
+    ) -> None:
+        """Store an answer once; a row holding an empty answer (left by older versions) is replaced."""
         with self._lock:
             self._conn.execute(
-                "INSERT OR IGNORE INTO responses VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                f"INSERT INTO responses ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT(key) DO UPDATE SET response = excluded.response, "
+                "prompt_tokens = excluded.prompt_tokens, completion_tokens = excluded.completion_tokens, "
+                "created = excluded.created, stage = excluded.stage WHERE responses.response = ''",
                 (
                     key,
                     backend,
@@ -85,9 +134,32 @@ class ResponseCache:
                     answer.prompt_tokens,
                     answer.completion_tokens,
                     time.time(),
+                    stage,
                 ),
             )
             self._conn.commit()
+
+    def drop(self, stage: str | None = None, model: str | None = None) -> int:
+        """Delete the answers asked by ``stage`` and/or given by ``model``; returns how many went."""
+        if stage is None and model is None:
+            raise ValueError("say which answers to drop: a stage, a model, or both")
+        where, args = [], []
+        for column, value in (("stage", stage), ("model", model)):
+            if value is not None:
+                where.append(f"{column} = ?")
+                args.append(value)
+        with self._lock:
+            cur = self._conn.execute(f"DELETE FROM responses WHERE {' AND '.join(where)}", args)
+            self._conn.commit()
+            return int(cur.rowcount)
+
+    def summary(self) -> list[tuple[str, str, int]]:
+        """(stage, model, answers) per group, so users can see what ``drop`` would remove."""
+        with self._lock:
+            rows = self._conn.execute(
+                "SELECT stage, model, COUNT(*) FROM responses GROUP BY stage, model ORDER BY stage, model"
+            ).fetchall()
+        return [(str(st), str(m), int(n)) for st, m, n in rows]
 
     def count(self) -> int:
         with self._lock:

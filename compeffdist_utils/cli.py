@@ -58,6 +58,34 @@ def _cmd_fetch_sentibench(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_cache(args: argparse.Namespace) -> int:
+    """List or drop cached teacher answers of one stage or model, keeping the rest of the file."""
+    from .backends import cache_path
+    from .cache import ResponseCache
+    from .runner import discover_stages, select_stages
+    from .stage import find_project_root
+
+    params = load_params(args.params, _parse_sets(args.set))
+    path = cache_path(params)
+    if not path.is_file():
+        print(f"no response cache at {path}")
+        return 0
+    cache = ResponseCache(path)
+    if args.action == "info":
+        print(f"{path}: {cache.count()} answers")
+        for stage, model, n in cache.summary():
+            print(f"  {stage or '(untagged)':<28} {model:<40} {n:>8}")
+        return 0
+    stage = args.stage
+    if stage and stage[:2].isdigit() and len(stage) == 2:  # a stage number: its full name
+        stage = select_stages(discover_stages(find_project_root() / "notebooks"), stage)[0].name
+    if stage is None and args.model is None:
+        raise ParamsError("cache drop: name --stage NN and/or --model SPEC (see `compeffdist cache info`)")
+    n = cache.drop(stage=stage, model=args.model)
+    print(f"dropped {n} cached answer(s) from {path}; the next run asks for them again")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="compeffdist", description=__doc__)
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -77,6 +105,14 @@ def build_parser() -> argparse.ArgumentParser:
     val.set_defaults(func=_cmd_validate)
 
     sub.add_parser("stages", help="list the stages").set_defaults(func=_cmd_stages)
+
+    cache = sub.add_parser("cache", help="list or drop cached teacher answers (one stage or model)")
+    cache.add_argument("action", choices=["info", "drop"])
+    cache.add_argument("params", help="params YAML (it names the cache folder)")
+    cache.add_argument("--stage", help="drop: answers asked by this stage, e.g. 01")
+    cache.add_argument("--model", help="drop: answers given by this teacher model")
+    cache.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
+    cache.set_defaults(func=_cmd_cache)
 
     fetch = sub.add_parser("fetch-sentibench", help="clone SentiBench (needs network and git)")
     fetch.add_argument("dest", nargs="?", default="data/Sentiment-Distillation")

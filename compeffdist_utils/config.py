@@ -40,6 +40,9 @@ class TeacherParams(_Section):
     )
     max_concurrency: int = Field(default=8, ge=1, le=512)
     timeout_s: float = Field(default=120.0, gt=0)
+    probe_timeout_s: float = Field(
+        default=15.0, gt=0, description="A server that does not answer GET /models this fast fails the stage."
+    )
     max_retries: int = Field(default=4, ge=0, le=20)
     batch_size: int = Field(default=8, ge=1, description="hf backend: prompts per generate() call.")
     dtype: Literal["float32", "bfloat16", "float16"] = "float32"

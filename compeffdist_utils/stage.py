@@ -102,7 +102,7 @@ class Stage:
         if self._teacher is None:
             from .backends import make_teacher
 
-            self._teacher = make_teacher(self.params)
+            self._teacher = make_teacher(self.params, stage=self.name)
         return self._teacher
 
     # -- bookkeeping ---------------------------------------------------------------------------
