@@ -19,7 +19,13 @@ def _parse_sets(items: list[str]) -> dict[str, Any]:
         if "=" not in item:
             raise ParamsError(f"--set {item!r}: expected KEY=VALUE, e.g. corpus.per_domain.imdb=4")
         key, value = item.split("=", 1)
-        out[key.strip()] = yaml.safe_load(value)
+        try:
+            out[key.strip()] = yaml.safe_load(value)
+        except yaml.YAMLError as err:
+            problem = str(err).splitlines()[0]
+            raise ParamsError(
+                f"--set {item!r}: the value is not valid YAML ({problem}); quote it, e.g. --set 'KEY=\"...\"'"
+            ) from None
     return out
 
 
@@ -36,7 +42,14 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 def _cmd_validate(args: argparse.Namespace) -> int:
+    from .models import check_model_specs
+
     params = load_params(args.params, _parse_sets(args.set))
+    problems = check_model_specs(params)
+    if problems:
+        raise ParamsError(
+            f"model specs in {args.params} that cannot be loaded:\n  - " + "\n  - ".join(problems)
+        )
     print(yaml.safe_dump(params.model_dump(mode="json"), sort_keys=False))
     return 0
 
@@ -131,7 +144,9 @@ def main(argv: list[str] | None = None) -> int:
         from .runner import RunError
 
         if isinstance(err, RunError | FileNotFoundError | ValueError | RuntimeError):
-            print(f"compeffdist: {err}", file=sys.stderr)
+            from .redaction import redact
+
+            print(f"compeffdist: {redact(str(err))}", file=sys.stderr)
             return 1
         raise
 
