@@ -178,9 +178,16 @@ def _spec_problem(spec: str, cache_dir: Path) -> str | None:
         return str(err)
     if Path(resolved).exists():
         return None
+    if spec.startswith("embedded:"):
+        return f"{resolved} (model {spec!r}) is missing from its package; reinstall it"
     from huggingface_hub import try_to_load_from_cache
+    from huggingface_hub.errors import HFValidationError
 
-    if any(isinstance(try_to_load_from_cache(spec, f), str) for f in ("config.json", "adapter_config.json")):
+    try:
+        cached = [try_to_load_from_cache(spec, f) for f in ("config.json", "adapter_config.json")]
+    except HFValidationError as err:
+        return f"{spec!r} is neither a model folder nor a valid hub id ({str(err).splitlines()[0]})"
+    if any(isinstance(c, str) for c in cached):
         return None
     if os.environ.get("HF_HUB_OFFLINE") == "1":
         return f"hub model {spec!r} is not cached and needs network, but HF_HUB_OFFLINE=1; download it first"
@@ -213,7 +220,7 @@ def check_model_specs(params: Params) -> list[str]:
     for field, spec in named.items():
         why = _spec_problem(spec, params.resolved_cache_dir())
         if why:
-            problems.append(f"{field}: {why.splitlines()[0]}")
+            problems.append(f"{field}: {why.splitlines()[0].split('; available specs:')[0]}")
     return problems
 
 
