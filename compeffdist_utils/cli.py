@@ -90,7 +90,7 @@ def _cmd_cache(args: argparse.Namespace) -> int:
             print(f"  {stage or '(untagged)':<28} {model:<40} {n:>8}")
         return 0
     stage = args.stage
-    if stage and stage[:2].isdigit() and len(stage) == 2:  # a stage number: its full name
+    if stage and stage.isdigit():  # a stage number such as 01: its full name
         stage = select_stages(discover_stages(find_project_root() / "notebooks"), stage)[0].name
     if stage is None and args.model is None:
         raise ParamsError("cache drop: name --stage NN and/or --model SPEC (see `compeffdist cache info`)")

@@ -10,7 +10,6 @@ import pytest
 
 from compeffdist_utils.cli import main
 from compeffdist_utils.config import ParamsError, load_params, params_from_dict
-from compeffdist_utils.runlock import run_lock
 from compeffdist_utils.runner import RunError, Runner, select_stages
 from tests.fake_server import serve
 
@@ -77,6 +76,8 @@ def test_a_run_folder_never_holds_the_project(project):
 
 
 def test_a_second_run_on_a_busy_folder_refuses_naming_the_holder_and_a_stale_lock_is_taken(project):
+    from compeffdist_utils.runlock import run_lock
+
     run_dir = project / "reports/ci"
     with run_lock(run_dir), pytest.raises(RuntimeError, match=rf"in use by another run \(PID {os.getpid()}"):
         _run(project)

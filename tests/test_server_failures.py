@@ -22,7 +22,9 @@ def _teacher(tmp_path, url, **teacher):
             "models": {"teacher": {"backend": "openai", "base_url": url, "model": "m", **teacher}},
         }
     )
-    return make_teacher(params, stage="01_attributes")
+    teacher = make_teacher(params)
+    teacher.stage = "01_attributes"  # what Stage.teacher() sets: cached answers are tagged with it
+    return teacher
 
 
 def _rows(tmp_path) -> list[tuple[str, str]]:
