@@ -19,6 +19,8 @@ import sqlite3
 import threading
 import time
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -51,6 +53,10 @@ def request_key(identity: dict[str, Any], request: dict[str, Any]) -> str:
     return hashlib.sha256(blob.encode("utf-8")).hexdigest()
 
 
+class CacheError(RuntimeError):
+    """The response cache failed while in use; the message names the file and the fix."""
+
+
 class ResponseCache:
     """Thread-safe: the openai backend's worker threads answer while the main thread writes."""
 
@@ -58,10 +64,11 @@ class ResponseCache:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
+        self.moved_aside: Path | None = None  # where a damaged file went (the stage notes it)
         try:
             self._conn = self._open()
         except sqlite3.DatabaseError as err:
-            moved = self._move_aside()
+            moved = self.moved_aside = self._move_aside()
             warnings.warn(
                 f"the response cache {self.path} is damaged ({err}); it was moved to {moved} and the run "
                 "continues with a fresh cache (answers in the damaged file will be asked again)",
@@ -95,9 +102,21 @@ class ResponseCache:
                 src.replace(f"{target}{suffix}")
         return target
 
+    @contextmanager
+    def _db(self) -> Iterator[sqlite3.Connection]:
+        """The connection, under the lock; an SQLite error names the file (it may break mid-run)."""
+        with self._lock:
+            try:
+                yield self._conn
+            except sqlite3.DatabaseError as err:
+                raise CacheError(
+                    f"response cache {self.path}: {err}; move the file aside and rerun (a fresh cache is "
+                    "started; answers already paid for are asked again)"
+                ) from None
+
     def get_many(self, keys: list[str]) -> dict[str, CachedAnswer]:
         found: dict[str, CachedAnswer] = {}
-        with self._lock:
+        with self._db():
             for i in range(0, len(keys), 500):
                 chunk = keys[i : i + 500]
                 marks = ",".join("?" * len(chunk))
@@ -119,7 +138,7 @@ class ResponseCache:
         stage: str = "",
     ) -> None:
         """Store an answer once; a row holding an empty answer (left by older versions) is replaced."""
-        with self._lock:
+        with self._db():
             self._conn.execute(
                 f"INSERT INTO responses ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
                 "ON CONFLICT(key) DO UPDATE SET response = excluded.response, "
@@ -148,21 +167,21 @@ class ResponseCache:
             if value is not None:
                 where.append(f"{column} = ?")
                 args.append(value)
-        with self._lock:
+        with self._db():
             cur = self._conn.execute(f"DELETE FROM responses WHERE {' AND '.join(where)}", args)
             self._conn.commit()
             return int(cur.rowcount)
 
     def summary(self) -> list[tuple[str, str, int]]:
         """(stage, model, answers) per group, so users can see what ``drop`` would remove."""
-        with self._lock:
+        with self._db():
             rows = self._conn.execute(
                 "SELECT stage, model, COUNT(*) FROM responses GROUP BY stage, model ORDER BY stage, model"
             ).fetchall()
         return [(str(st), str(m), int(n)) for st, m, n in rows]
 
     def count(self) -> int:
-        with self._lock:
+        with self._db():
             return int(self._conn.execute("SELECT COUNT(*) FROM responses").fetchone()[0])
 
     def close(self) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import platform
+import re
 import time
 from dataclasses import dataclass
 from importlib import metadata
@@ -67,6 +68,8 @@ def select_stages(stages: list[StageInfo], spec: str | None) -> list[StageInfo]:
     wanted: set[str] = set()
     for part in spec.split(","):
         part = part.strip()
+        if part and not re.fullmatch(r"\d+(-\d+)?", part):
+            raise RunError(f"--stages {spec!r}: expected numbers like '01,03' or '00-04'")
         if "-" in part:
             lo, hi = (int(x) for x in part.split("-", 1))
             if lo > hi:

@@ -132,6 +132,8 @@ class Stage:
             from .backends import make_teacher
 
             self._teacher = make_teacher(self.params, stage=self.name)
+            if self._teacher.cache.moved_aside is not None:  # said in the notebook too (a warning)
+                self.notes["damaged_response_cache_moved_to"] = str(self._teacher.cache.moved_aside)
         return self._teacher
 
     # -- bookkeeping ---------------------------------------------------------------------------

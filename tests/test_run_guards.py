@@ -141,6 +141,8 @@ def test_one_line_errors_for_bad_sets_params_manifests_and_stage_ranges(
     runner = Runner(params, root=project)
     with pytest.raises(RunError, match="'05-03' runs backwards"):
         select_stages(runner.stages, "05-03")
+    with pytest.raises(RunError, match="expected numbers like"):
+        select_stages(runner.stages, "0-1-2")
     manifest = project / "reports/ci/manifest.json"
     manifest.parent.mkdir(parents=True)
     manifest.write_text("[1, 2]")

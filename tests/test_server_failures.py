@@ -8,7 +8,7 @@ import time
 import pytest
 
 from compeffdist_utils.backends import ChatRequest, TeacherUnavailableError, make_teacher
-from compeffdist_utils.cache import CachedAnswer, ResponseCache, request_key
+from compeffdist_utils.cache import CachedAnswer, CacheError, ResponseCache, request_key
 from compeffdist_utils.config import DecodingParams, Params
 from tests.fake_server import completion, serve
 
@@ -126,6 +126,12 @@ def test_a_damaged_cache_is_moved_aside_and_a_fresh_one_used(tmp_path):
     os.truncate(path, path.stat().st_size // 2)
     with pytest.warns(UserWarning, match=rf"{path} is damaged .*moved to .*damaged-.*fresh cache"):
         fresh = ResponseCache(path)
-    assert fresh.count() == 0
-    kept = [p for p in tmp_path.iterdir() if ".damaged-" in p.name]
-    assert kept and kept[0].stat().st_size > 0
+    assert fresh.count() == 0 and fresh.moved_aside is not None and fresh.moved_aside.stat().st_size > 0
+
+
+def test_a_cache_that_breaks_mid_run_names_its_file(tmp_path):
+    path = tmp_path / "responses.sqlite"
+    cache = ResponseCache(path)
+    cache._conn.execute("DROP TABLE responses")  # stands in for a file damaged after it was opened
+    with pytest.raises(CacheError, match=rf"response cache {path}: no such table"):
+        cache.get_many(["k"])
