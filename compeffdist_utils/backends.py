@@ -7,7 +7,12 @@ Two backends share one interface and one persistent cache (:mod:`compeffdist_uti
   hosted APIs) with bounded concurrency, timeouts and retries with backoff on 429/5xx/connection errors.
 
 The API key is read from the environment variable named in params (``api_key_env``) when the backend
-is built and is kept only inside the HTTP client: it is not part of cache keys, records or messages.
+is built and is kept only inside the HTTP client (and as a string to redact): it is not part of cache keys,
+records or messages, and error text from the server is redacted before it is raised.
+
+Only well-formed completions are cached: a reply that is not chat-completion JSON (HTML, cut-off JSON,
+no ``choices``, empty content) is retried like a server error and then fails the stage, naming the URL
+and what came back, so a misbehaving server can never poison the cache.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import time
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
@@ -26,10 +32,36 @@ from tqdm.auto import tqdm
 
 from .cache import CachedAnswer, ResponseCache, request_key
 from .config import DecodingParams, Params, TeacherParams
+from .redaction import redact
 
 
 class TeacherUnavailableError(RuntimeError):
     """The teacher server could not be reached; the message names the URL."""
+
+
+class MalformedReplyError(ValueError):
+    """An HTTP 200 reply that is not a usable chat completion; the message says what is wrong."""
+
+
+def parse_completion(body: str) -> CachedAnswer:
+    """The answer in a chat-completion JSON body, or :class:`MalformedReplyError` (never an empty answer)."""
+    try:
+        data = json.loads(body)
+    except json.JSONDecodeError as err:
+        raise MalformedReplyError(f"not JSON ({err.msg} at character {err.pos})") from None
+    choices = data.get("choices") if isinstance(data, dict) else None
+    if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
+        raise MalformedReplyError("JSON without a non-empty 'choices' list")
+    message = choices[0].get("message")
+    content = message.get("content") if isinstance(message, dict) else None
+    if not isinstance(content, str):
+        raise MalformedReplyError("choices[0].message.content is missing or not a string")
+    if not content.strip():
+        raise MalformedReplyError("an empty answer")
+    usage = data.get("usage") if isinstance(data.get("usage"), dict) else {}
+    return CachedAnswer(
+        content.strip(), int(usage.get("prompt_tokens") or 0), int(usage.get("completion_tokens") or 0)
+    )
 
 
 Messages = tuple[tuple[str, str], ...]  # (role, content) pairs: hashable and order-preserving
@@ -108,17 +140,22 @@ class TeacherBackend(ABC):
     """Answers chat requests in order, through the cache. Subclasses implement :meth:`_answer`."""
 
     backend_name: str = "base"
+    # A local model's empty answer is a real answer; a server's is treated as a failed reply.
+    empty_answers_are_answers: bool = True
 
     def __init__(self, model: str, cache: ResponseCache, endpoint: str = "local"):
         self.model = model
         self.cache = cache
         self.identity = {"backend": self.backend_name, "endpoint": endpoint, "model": model}
         self.usage = Usage()
+        self.stage = ""  # the stage asking; recorded with each cached answer (``compeffdist cache drop``)
 
     def generate(self, requests: Sequence[ChatRequest], desc: str = "teacher") -> list[str]:
         """Answers for ``requests``, in order. Identical requests are asked once."""
         keys = [request_key(self.identity, r.as_dict()) for r in requests]
         found = self.cache.get_many(list(dict.fromkeys(keys)))
+        if not self.empty_answers_are_answers:  # rows poisoned by older versions are asked again
+            found = {k: a for k, a in found.items() if a.text}
         todo: dict[str, ChatRequest] = {}
         for k, r in zip(keys, requests, strict=True):
             if k not in found and k not in todo:
@@ -129,7 +166,7 @@ class TeacherBackend(ABC):
             with tqdm(total=len(items), desc=f"{desc} ({len(found)} cached)", unit="req") as bar:
                 for i, answer in self._answer([r for _, r in items]):
                     key, req = items[i]
-                    self.cache.put(key, self.backend_name, self.model, req.as_dict(), answer)
+                    self.cache.put(key, self.backend_name, self.model, req.as_dict(), answer, self.stage)
                     fresh[key] = answer
                     bar.update(1)
         out = []
@@ -236,6 +273,7 @@ class HFBackend(TeacherBackend):
 
 class OpenAIBackend(TeacherBackend):
     backend_name = "openai"
+    empty_answers_are_answers = False
 
     def __init__(self, tp: TeacherParams, cache: ResponseCache):
         import openai
@@ -257,36 +295,80 @@ class OpenAIBackend(TeacherBackend):
             base_url=tp.base_url, api_key=api_key, timeout=tp.timeout_s, max_retries=tp.max_retries
         )
         self._max_retries = tp.max_retries
+        self._secrets = (api_key,)
+        self._probe_timeout_s = tp.probe_timeout_s
+        self._probed = False
+
+    def _redact(self, text: str) -> str:
+        return redact(text, self._secrets)
+
+    def _probe(self) -> None:
+        """Fail fast on a server that accepts connections but never answers.
+
+        The request timeout must be long (real generation takes minutes), so a stuck server would
+        otherwise take timeout x retries to notice. Any HTTP answer to ``GET /models`` (even 404) shows
+        the server is alive; connection errors are left to the requests, which retry them.
+        """
+        import openai
+
+        if self._probed:
+            return
+        try:
+            self._client.with_options(
+                timeout=self._probe_timeout_s, max_retries=0
+            ).models.with_raw_response.list()
+        except openai.APITimeoutError:
+            raise TeacherUnavailableError(
+                f"teacher server {self.base_url} accepts connections but did not answer GET /models within "
+                f"{self._probe_timeout_s:g} s; is it stuck or still loading? (models.teacher.probe_timeout_s)"
+            ) from None
+        except (openai.APIConnectionError, openai.APIStatusError):
+            pass
+        self._probed = True
 
     def _one(self, req: ChatRequest) -> CachedAnswer:
         import openai
 
         dec = req.decoding
-        try:
-            resp = self._client.chat.completions.create(
-                model=self.model,
-                messages=req.as_messages(),  # type: ignore[arg-type]
-                max_tokens=dec.max_new_tokens,
-                temperature=dec.temperature,
-                top_p=dec.top_p,
-                seed=dec.seed,
+        for attempt in range(self._max_retries + 1):
+            try:
+                raw = self._client.chat.completions.with_raw_response.create(
+                    model=self.model,
+                    messages=req.as_messages(),  # type: ignore[arg-type]
+                    max_tokens=dec.max_new_tokens,
+                    temperature=dec.temperature,
+                    top_p=dec.top_p,
+                    seed=dec.seed,
+                )
+            except (openai.APIConnectionError, openai.APITimeoutError) as err:
+                raise TeacherUnavailableError(
+                    f"teacher server {self.base_url} is unreachable after {self._max_retries} retries "
+                    f"({type(err).__name__}); is it running? (model {self.model!r})"
+                ) from None
+            except openai.APIStatusError as err:
+                raise TeacherUnavailableError(
+                    self._redact(
+                        f"teacher server {self.base_url} answered HTTP {err.status_code} for model "
+                        f"{self.model!r}: {str(err.message)[:300]}"
+                    )
+                ) from None
+            body = raw.text
+            try:
+                return parse_completion(body)
+            except MalformedReplyError as err:
+                problem = err
+            if attempt < self._max_retries:
+                time.sleep(min(0.5 * 2**attempt, 8.0))
+        raise TeacherUnavailableError(
+            self._redact(
+                f"teacher server {self.base_url} sent a reply that is not a chat completion ({problem}) "
+                f"{self._max_retries + 1} times for model {self.model!r}; nothing was cached. "
+                f"It began: {body[:200]!r}"
             )
-        except (openai.APIConnectionError, openai.APITimeoutError) as err:
-            raise TeacherUnavailableError(
-                f"teacher server {self.base_url} is unreachable after {self._max_retries} retries "
-                f"({type(err).__name__}); is it running? (model {self.model!r})"
-            ) from None
-        except openai.APIStatusError as err:
-            raise TeacherUnavailableError(
-                f"teacher server {self.base_url} answered HTTP {err.status_code} for model {self.model!r}: "
-                f"{str(err.message)[:300]}"
-            ) from None
-        text = (resp.choices[0].message.content or "").strip() if resp.choices else ""
-        pt = resp.usage.prompt_tokens if resp.usage else 0
-        ct = resp.usage.completion_tokens if resp.usage else 0
-        return CachedAnswer(text, int(pt or 0), int(ct or 0))
+        )
 
     def _answer(self, requests: list[ChatRequest]) -> Iterator[tuple[int, CachedAnswer]]:
+        self._probe()
         pool = ThreadPoolExecutor(max_workers=self.max_concurrency)
         futures = {pool.submit(self._one, r): i for i, r in enumerate(requests)}
         try:
@@ -301,10 +383,14 @@ def cache_path(params: Params) -> Path:
     return params.resolved_cache_dir() / "responses.sqlite"
 
 
-def make_teacher(params: Params, cache: ResponseCache | None = None) -> TeacherBackend:
+def make_teacher(params: Params, cache: ResponseCache | None = None, stage: str = "") -> TeacherBackend:
     """The teacher named in ``params.models.teacher``, writing through the persistent cache."""
     tp = params.models.teacher
     cache = cache or ResponseCache(cache_path(params))
+    teacher: TeacherBackend
     if tp.backend == "hf":
-        return HFBackend(tp.model, params, cache, batch_size=tp.batch_size)
-    return OpenAIBackend(tp, cache)
+        teacher = HFBackend(tp.model, params, cache, batch_size=tp.batch_size)
+    else:
+        teacher = OpenAIBackend(tp, cache)
+    teacher.stage = stage
+    return teacher

@@ -19,7 +19,13 @@ def _parse_sets(items: list[str]) -> dict[str, Any]:
         if "=" not in item:
             raise ParamsError(f"--set {item!r}: expected KEY=VALUE, e.g. corpus.per_domain.imdb=4")
         key, value = item.split("=", 1)
-        out[key.strip()] = yaml.safe_load(value)
+        try:
+            out[key.strip()] = yaml.safe_load(value)
+        except yaml.YAMLError as err:
+            problem = str(err).splitlines()[0]
+            raise ParamsError(
+                f"--set {item!r}: the value is not valid YAML ({problem}); quote it, e.g. --set 'KEY=\"...\"'"
+            ) from None
     return out
 
 
@@ -36,7 +42,14 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 def _cmd_validate(args: argparse.Namespace) -> int:
+    from .models import check_model_specs
+
     params = load_params(args.params, _parse_sets(args.set))
+    problems = check_model_specs(params)
+    if problems:
+        raise ParamsError(
+            f"model specs in {args.params} that cannot be loaded:\n  - " + "\n  - ".join(problems)
+        )
     print(yaml.safe_dump(params.model_dump(mode="json"), sort_keys=False))
     return 0
 
@@ -55,6 +68,34 @@ def _cmd_fetch_sentibench(args: argparse.Namespace) -> int:
 
     path = fetch_sentibench(Path(args.dest))
     print(f"SentiBench datasets are in {path}; set evaluation.sentibench_dir: {path}")
+    return 0
+
+
+def _cmd_cache(args: argparse.Namespace) -> int:
+    """List or drop cached teacher answers of one stage or model, keeping the rest of the file."""
+    from .backends import cache_path
+    from .cache import ResponseCache
+    from .runner import discover_stages, select_stages
+    from .stage import find_project_root
+
+    params = load_params(args.params, _parse_sets(args.set))
+    path = cache_path(params)
+    if not path.is_file():
+        print(f"no response cache at {path}")
+        return 0
+    cache = ResponseCache(path)
+    if args.action == "info":
+        print(f"{path}: {cache.count()} answers")
+        for stage, model, n in cache.summary():
+            print(f"  {stage or '(untagged)':<28} {model:<40} {n:>8}")
+        return 0
+    stage = args.stage
+    if stage and stage.isdigit():  # a stage number such as 01: its full name
+        stage = select_stages(discover_stages(find_project_root() / "notebooks"), stage)[0].name
+    if stage is None and args.model is None:
+        raise ParamsError("cache drop: name --stage NN and/or --model SPEC (see `compeffdist cache info`)")
+    n = cache.drop(stage=stage, model=args.model)
+    print(f"dropped {n} cached answer(s) from {path}; the next run asks for them again")
     return 0
 
 
@@ -78,6 +119,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("stages", help="list the stages").set_defaults(func=_cmd_stages)
 
+    cache = sub.add_parser("cache", help="list or drop cached teacher answers (one stage or model)")
+    cache.add_argument("action", choices=["info", "drop"])
+    cache.add_argument("params", help="params YAML (it names the cache folder)")
+    cache.add_argument("--stage", help="drop: answers asked by this stage, e.g. 01")
+    cache.add_argument("--model", help="drop: answers given by this teacher model")
+    cache.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
+    cache.set_defaults(func=_cmd_cache)
+
     fetch = sub.add_parser("fetch-sentibench", help="clone SentiBench (needs network and git)")
     fetch.add_argument("dest", nargs="?", default="data/Sentiment-Distillation")
     fetch.set_defaults(func=_cmd_fetch_sentibench)
@@ -95,7 +144,9 @@ def main(argv: list[str] | None = None) -> int:
         from .runner import RunError
 
         if isinstance(err, RunError | FileNotFoundError | ValueError | RuntimeError):
-            print(f"compeffdist: {err}", file=sys.stderr)
+            from .redaction import redact
+
+            print(f"compeffdist: {redact(str(err))}", file=sys.stderr)
             return 1
         raise
 

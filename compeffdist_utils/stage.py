@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .config import Params, load_params
-from .io import read_json, write_json
+from .io import DataFileError, read_json, write_json
 
 if TYPE_CHECKING:
     import matplotlib.figure
@@ -22,6 +22,11 @@ if TYPE_CHECKING:
     from .backends import TeacherBackend
 
 STAGE_RECORDS = ".stages"
+MANIFEST = "manifest.json"
+
+
+class StaleInputError(RuntimeError):
+    """An input whose producing stage's last run failed, or ran with other params or code."""
 
 
 def find_project_root(start: Path | None = None) -> Path:
@@ -84,7 +89,31 @@ class Stage:
                 f"{self.name} needs {p}, written by stage {produced_by}; run it first "
                 f"(compeffdist run <params> --stages {produced_by[:2]})"
             )
+        problem = self._producer_problem(produced_by)
+        if problem:
+            raise StaleInputError(
+                f"{self.name} will not read {p}: stage {produced_by} {problem}; rerun it first "
+                f"(compeffdist run <params> --stages {produced_by[:2]})"
+            )
         return p
+
+    def _producer_problem(self, produced_by: str) -> str | None:
+        """Why the producer's outputs are not this run's (its last run failed or differs), or None.
+
+        Files written with no manifest entry (a notebook run by hand) are trusted: there is no record.
+        """
+        manifest = read_manifest(self.run_dir)
+        entry = next((e for e in (manifest or {}).get("stages", []) if e["name"] == produced_by), None)
+        if entry is None:
+            return None
+        if entry.get("status") not in ("ok", "skipped"):
+            return f"ended {entry.get('status')!r} in its last run, so its files may be from an older run"
+        from .runner import discover_stages, stage_fingerprints
+
+        expected = stage_fingerprints(discover_stages(find_project_root() / "notebooks"), self.params)
+        if produced_by in expected and entry.get("fingerprint") != expected[produced_by]:
+            return "last ran with other params, notebooks or inputs than this run's"
+        return None
 
     def save_figure(self, fig: matplotlib.figure.Figure, name: str) -> Path:
         out = self.output(f"figures/{self.name}_{name}.png")
@@ -102,7 +131,9 @@ class Stage:
         if self._teacher is None:
             from .backends import make_teacher
 
-            self._teacher = make_teacher(self.params)
+            self._teacher = make_teacher(self.params, stage=self.name)
+            if self._teacher.cache.moved_aside is not None:  # said in the notebook too (a warning)
+                self.notes["damaged_response_cache_moved_to"] = str(self._teacher.cache.moved_aside)
         return self._teacher
 
     # -- bookkeeping ---------------------------------------------------------------------------
@@ -130,6 +161,23 @@ class Stage:
 def stage_record_path(run_dir: Path, name: str) -> Path:
     """Where a stage's record lives: written by :meth:`Stage.finish`, read and cleared by the runner."""
     return run_dir / STAGE_RECORDS / f"{name}.json"
+
+
+def read_manifest(run_dir: Path) -> dict[str, Any] | None:
+    """The run folder's manifest, None when there is none, or an error naming the file and the fix."""
+    path = run_dir / MANIFEST
+    if not path.exists():
+        return None
+    data = read_json(path)
+    stages = data.get("stages") if isinstance(data, dict) else None
+    if not isinstance(stages, list) or not all(
+        isinstance(e, dict) and isinstance(e.get("name"), str) for e in stages
+    ):
+        raise DataFileError(
+            f"{path} is not a manifest this kit wrote (expected an object whose 'stages' is a list of "
+            "{name, status, ...} records); move it aside and rerun: the runner writes a new one"
+        )
+    return data
 
 
 def read_stage_record(run_dir: Path, name: str) -> dict[str, Any] | None:

@@ -58,3 +58,22 @@ def test_bad_corpus_files_name_the_file_and_problem(tmp_path, content, spec, mes
         (tmp_path / spec["path"]).write_bytes(content)
     with pytest.raises(CorpusError, match=message):
         load_corpus(_files(tmp_path, spec), base_dir=tmp_path)
+
+
+def test_a_jsonl_line_that_is_not_an_object_is_named(tmp_path):
+    (tmp_path / "f.jsonl").write_text('{"text": "fine"}\n42\n')
+    with pytest.raises(CorpusError, match=r"f.jsonl:2: expected a JSON object per line, got int"):
+        load_corpus(_files(tmp_path, {"path": "f.jsonl"}), base_dir=tmp_path)
+
+
+def test_rows_without_text_are_counted_as_skips(tmp_path):
+    (tmp_path / "f.jsonl").write_text(
+        '{"text": "one good text"}\n{"text": null}\n{"other": 1}\n{"text": "   "}\n{"text": "another text"}\n'
+    )
+    (tmp_path / "g.csv").write_text("text,label\nfine words,pos\n,neg\n")
+    cp = _files(tmp_path, {"path": "f.jsonl"}, {"path": "g.csv", "label_column": "label"})
+    cp = cp.model_copy(update={"min_chars": 0})
+    texts, _, report = load_corpus(cp, base_dir=tmp_path)
+    assert report["f"]["skipped_no_text"] == 3 and report["f"]["texts"] == 2
+    assert report["g"]["skipped_no_text"] == 1 and report["g"]["texts"] == 1
+    assert "nan" not in set(texts["text"]) and "<NA>" not in set(texts["text"])

@@ -169,8 +169,43 @@ def test_api_key_never_lands_in_any_file_or_log(tmp_path, served_smollm):
     manifest = json.loads((run_dir / "manifest.json").read_text())
     assert manifest["stages"][1]["teacher_usage"]["cache_misses"] > 0  # the server was really asked
     assert manifest["params"]["models"]["teacher"]["api_key_env"] == "CDK_TEST_API_KEY"
-    written = [p for p in [*run_dir.rglob("*"), *cache_dir.glob("*")] if p.is_file()]
+    written = _assert_key_nowhere(secret, run_dir, cache_dir, proc)
     assert any(p.suffix == ".sqlite" for p in written) and any(p.suffix == ".ipynb" for p in written)
+
+
+def _assert_key_nowhere(
+    secret: str, run_dir: Path, cache_dir: Path, proc: subprocess.CompletedProcess
+) -> list:
+    """Grep every file the run wrote, and its console output, for the key; returns the files."""
+    written = [p for p in [*run_dir.rglob("*"), *cache_dir.glob("*")] if p.is_file()]
     for path in written:
         assert secret.encode() not in path.read_bytes(), f"API key found in {path}"
     assert secret not in proc.stdout and secret not in proc.stderr
+    return written
+
+
+@pytest.mark.slow
+@pytest.mark.pipeline
+def test_api_key_echoed_by_a_server_error_lands_in_no_file_or_log(tmp_path):
+    """A server that echoes the Authorization header in its 401 body: stage 01 fails, the key is redacted."""
+    from tests.fake_server import serve
+
+    secret = "sk-test-" + secrets.token_hex(16)
+
+    def echo(handler):
+        body = {"error": {"message": f"invalid key: {handler.headers['Authorization']}", "key": secret}}
+        return 401, "application/json", json.dumps(body).encode()
+
+    run_dir, cache_dir = tmp_path / "run", _fresh_cache(tmp_path)
+    with serve(echo) as (base_url, calls):
+        sets = [f"cache_dir={cache_dir}", "models.teacher.backend=openai", f"models.teacher.base_url={base_url}",
+                "models.teacher.model=m", "models.teacher.api_key_env=CDK_TEST_API_KEY",
+                "models.teacher.max_retries=0"]  # fmt: skip
+        args = ["run", "tests/params/ci.yaml", "--run-dir", str(run_dir), "--stages", "00-01", "--quiet"]
+        for s in sets:
+            args += ["--set", s]
+        proc = _run(args, env={"CDK_TEST_API_KEY": secret})
+    assert proc.returncode == 1 and calls[0] >= 1, proc.stderr[-3000:]
+    assert "HTTP 401" in proc.stderr and "[redacted]" in proc.stderr
+    written = _assert_key_nowhere(secret, run_dir, cache_dir, proc)
+    assert {"manifest.json", "report.html", "01_attributes.ipynb"} <= {p.name for p in written}
