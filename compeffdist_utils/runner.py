@@ -17,6 +17,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from .budget import budget_stop_path, read_budget_stop
 from .config import Params, load_params
 from .io import read_json, write_json
 from .stage import find_project_root, read_stage_record, stage_record_path
@@ -41,6 +42,10 @@ REPORTED_PACKAGES = (
 
 class RunError(RuntimeError):
     """A stage failed; the message names it and its error."""
+
+
+class BudgetStop(RunError):
+    """A teacher stage stopped at ``params.budget``; the message gives the numbers and how to continue."""
 
 
 @dataclass
@@ -138,6 +143,7 @@ class Runner:
         self.params = load_params(self.params_path, self.overrides)
         self.run_dir = Path(run_dir).resolve() if run_dir else self.params.run_dir(self.root).resolve()
         self.stages = discover_stages(self.root / "notebooks")
+        self.plan: dict[str, Any] | None = None  # made before the first stage (see plan.make_plan)
         if not self.stages:
             raise RunError(f"no numbered notebooks in {self.root / 'notebooks'}")
 
@@ -163,6 +169,7 @@ class Runner:
             "machine": machine_info(),
             "packages": package_versions(),
             "teacher_tokens": _teacher_totals(stages),
+            "plan": self.plan,
             "stages": stages,
         }
         write_json(self.manifest_path, manifest)
@@ -181,6 +188,8 @@ class Runner:
         self.run_dir.mkdir(parents=True, exist_ok=True)
         (self.run_dir / "notebooks").mkdir(exist_ok=True)
         entries = {e["name"]: e for e in self._load_manifest().get("stages", [])}
+        self.plan = self._plan(None)
+        self._write_manifest(entries)  # the plan is on disk before the first stage runs
         upstream = ""
         failure: str | None = None
         for st in self.stages:
@@ -204,7 +213,9 @@ class Runner:
                 "name": st.name,
                 "notebook": f"notebooks/{st.notebook.name}",
                 "fingerprint": fp,
+                "planned": self._plan(st.name),
             }
+            budget_stop_path(self.run_dir, st.name).unlink(missing_ok=True)
             try:
                 pm.execute_notebook(
                     str(st.notebook),
@@ -222,6 +233,11 @@ class Runner:
             except Exception as err:  # papermill wraps the cell's exception
                 failure = _describe_failure(err)
                 entry.update(status="failed", seconds=round(time.time() - t0, 2), outputs=[], error=failure)
+                stop = read_budget_stop(self.run_dir, st.name)
+                if stop is not None:  # a clean stop: what was answered is cached, a rerun continues
+                    failure = stop.pop("message")
+                    entry.update(status="stopped", stopped="budget", error=failure,
+                                 teacher_usage=stop.pop("teacher_usage"), budget=stop)  # fmt: skip
             else:
                 record = read_stage_record(self.run_dir, st.name) or {}
                 entry.update(
@@ -239,10 +255,25 @@ class Runner:
             self._write_manifest(entries)  # after every stage: a killed run still shows what it did
             if failure:
                 self.write_report()
+                if entry["status"] == "stopped":
+                    raise BudgetStop(f"stage {st.name} stopped: {failure}")
                 raise RunError(f"stage {st.name} failed: {failure}\n(executed notebook: {out_nb})")
         manifest = self._write_manifest(entries)
         self.write_report()
         return manifest
+
+    def _plan(self, stage: str | None) -> dict[str, Any] | None:
+        """The run's plan (``stage`` None) or one stage's plan with the inputs present now; a plan that
+        cannot be made is recorded as its error and never stops the run."""
+        from .plan import make_plan
+
+        names = [stage] if stage else [s.name for s in self.stages]
+        try:
+            plan = make_plan(self.params, self.root, self.run_dir, names)
+        except Exception as err:  # planning is advisory; the stage itself reports bad inputs
+            print(f"[plan] not made: {type(err).__name__}: {str(err)[:300]}", flush=True)
+            return {"error": f"{type(err).__name__}: {str(err)[:500]}"}
+        return plan["stages"][0] if stage else plan
 
     def write_report(self) -> Path | None:
         from .report import build_report

@@ -101,8 +101,10 @@ class Stage:
         """The configured teacher, writing through the persistent response cache."""
         if self._teacher is None:
             from .backends import make_teacher
+            from .budget import TeacherBudget
 
             self._teacher = make_teacher(self.params)
+            self._teacher.budget = TeacherBudget.for_stage(self.params, self.run_dir, self.name)
         return self._teacher
 
     # -- bookkeeping ---------------------------------------------------------------------------
