@@ -188,7 +188,7 @@ class PlanContext:
     def teacher_stage(self, stage: str, parts: Sequence[Part]) -> StagePlan:
         """Requests, tokens and cached answers of a teacher stage from its parts."""
         plan = StagePlan(stage)
-        identity = _identity(self.params)
+        identity = cache_identity(self.params)
         found_n = found_completion = 0
         for part in parts:
             lengths = self.teacher.chats([r.messages for r in part.requests])
@@ -221,7 +221,8 @@ class PlanContext:
         return plan
 
 
-def _identity(params: Params) -> dict[str, str]:
+def cache_identity(params: Params) -> dict[str, str]:
+    """The teacher identity the backends put in cache keys, so the plan finds answers already cached."""
     tp = params.models.teacher
     if tp.backend == "hf":
         return teacher_identity("hf", "local", tp.model)
