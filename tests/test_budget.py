@@ -147,3 +147,33 @@ def test_runner_marks_the_stage_stopped_and_a_higher_budget_continues(tmp_path):
     assert entry["status"] == "ok"
     assert entry["notes"]["asked"] == [f"text {k}" for k in range(4, 8)]  # only what the stop left
     assert entry["teacher_usage"]["cache_hits"] == 4 and entry["teacher_usage"]["cache_misses"] == 4
+
+
+@pytest.mark.parametrize("concurrency", [1, 4])
+def test_openai_backend_reserves_per_request_and_caches_what_was_in_flight(tmp_path, concurrency):
+    from types import SimpleNamespace
+
+    from compeffdist_utils.backends import OpenAIBackend
+    from compeffdist_utils.config import TeacherParams
+
+    tp = TeacherParams(
+        backend="openai", base_url="http://127.0.0.1:9/v1", model="m", max_concurrency=concurrency
+    )
+    teacher = OpenAIBackend(tp, ResponseCache(tmp_path / "c.sqlite"))
+    reply = SimpleNamespace(
+        choices=[SimpleNamespace(message=SimpleNamespace(content="ok"))],
+        usage=SimpleNamespace(prompt_tokens=8, completion_tokens=5),
+    )
+    sent: list[str] = []
+
+    def create(**kw):
+        sent.append(kw["messages"][-1]["content"])
+        return reply
+
+    teacher._client = SimpleNamespace(chat=SimpleNamespace(completions=SimpleNamespace(create=create)))
+    # a one-character prompt reserves 1 // 3 + 8 = 8 prompt tokens + 5 new: two of four fit in 30
+    teacher.budget = _budget(30, tmp_path / "stop.json")
+    with pytest.raises(TeacherBudgetExceeded):
+        teacher.chat(list("abcd"), DEC)
+    assert len(sent) == 2 and teacher.cache.count() == 2  # both answers in flight were kept
+    assert json.loads((tmp_path / "stop.json").read_text())["teacher_usage"]["cache_misses"] == 2
