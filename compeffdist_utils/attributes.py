@@ -396,6 +396,11 @@ def frequency_cut(stats: Sequence[AttributeStats], min_count: int) -> list[Attri
 # ---------------------------------------------------------------------------------------------------
 
 
+def enumeration_requests(texts: Sequence[dict[str, Any]], params: AttributesParams) -> list[ChatRequest]:
+    """One request per text; the plan (:mod:`compeffdist_utils.plan`) counts the same requests."""
+    return [ChatRequest(build_messages(t["text"], params.worked_example), params.decoding) for t in texts]
+
+
 def enumerate_attributes(
     teacher: TeacherBackend, texts: Sequence[dict[str, Any]], params: AttributesParams
 ) -> list[Enumeration]:
@@ -403,7 +408,7 @@ def enumerate_attributes(
 
     ``texts`` are corpus records with ``text_id``, ``domain`` and ``text``.
     """
-    requests = [ChatRequest(build_messages(t["text"], params.worked_example), params.decoding) for t in texts]
+    requests = enumeration_requests(texts, params)
     answers = teacher.generate(requests, desc="01 attribute enumeration")
     if len(answers) != len(texts):
         raise RuntimeError(f"the teacher returned {len(answers)} answers for {len(texts)} requests")

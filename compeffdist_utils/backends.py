@@ -30,6 +30,7 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
+from .budget import TeacherBudget, TeacherBudgetExceeded
 from .cache import CachedAnswer, ResponseCache, request_key
 from .config import DecodingParams, Params, TeacherParams
 from .redaction import redact
@@ -108,6 +109,7 @@ class Usage:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     cached_completion_tokens: int = 0
+    cached_prompt_tokens: int = 0
     by_desc: dict[str, dict[str, int]] = field(default_factory=dict)
 
     def add(self, desc: str, hit: bool, answer: CachedAnswer) -> None:
@@ -117,6 +119,7 @@ class Usage:
         if hit:
             self.cache_hits += 1
             self.cached_completion_tokens += answer.completion_tokens
+            self.cached_prompt_tokens += answer.prompt_tokens
             d["cache_hits"] += 1
         else:
             self.cache_misses += 1
@@ -132,6 +135,7 @@ class Usage:
             "prompt_tokens": self.prompt_tokens,
             "completion_tokens": self.completion_tokens,
             "cached_completion_tokens": self.cached_completion_tokens,
+            "cached_prompt_tokens": self.cached_prompt_tokens,
             "by_step": self.by_desc,
         }
 
@@ -146,9 +150,10 @@ class TeacherBackend(ABC):
     def __init__(self, model: str, cache: ResponseCache, endpoint: str = "local"):
         self.model = model
         self.cache = cache
-        self.identity = {"backend": self.backend_name, "endpoint": endpoint, "model": model}
+        self.identity = teacher_identity(self.backend_name, endpoint, model)
         self.usage = Usage()
         self.stage = ""  # the stage asking; recorded with each cached answer (``compeffdist cache drop``)
+        self.budget: TeacherBudget | None = None  # set by Stage.teacher() when params.budget sets a limit
 
     def generate(self, requests: Sequence[ChatRequest], desc: str = "teacher") -> list[str]:
         """Answers for ``requests``, in order. Identical requests are asked once."""
@@ -161,14 +166,21 @@ class TeacherBackend(ABC):
             if k not in found and k not in todo:
                 todo[k] = r
         fresh: dict[str, CachedAnswer] = {}
+        if self.budget is not None:
+            self.budget.count_cached(found.values())
         if todo:
             items = list(todo.items())
             with tqdm(total=len(items), desc=f"{desc} ({len(found)} cached)", unit="req") as bar:
-                for i, answer in self._answer([r for _, r in items]):
-                    key, req = items[i]
-                    self.cache.put(key, self.backend_name, self.model, req.as_dict(), answer, self.stage)
-                    fresh[key] = answer
-                    bar.update(1)
+                try:
+                    for i, answer in self._answer([r for _, r in items]):
+                        key, req = items[i]
+                        self.cache.put(key, self.backend_name, self.model, req.as_dict(), answer, self.stage)
+                        fresh[key] = answer
+                        bar.update(1)
+                except TeacherBudgetExceeded:
+                    assert self.budget is not None
+                    self.budget.stop_record()  # again, now that the requests in flight are cached
+                    raise
         out = []
         seen_fresh: set[str] = set()
         for k in keys:
@@ -195,7 +207,31 @@ class TeacherBackend(ABC):
 
     @abstractmethod
     def _answer(self, requests: list[ChatRequest]) -> Iterator[tuple[int, CachedAnswer]]:
-        """Yield (index into ``requests``, answer) as answers arrive, in any order."""
+        """Yield (index into ``requests``, answer) as answers arrive, in any order.
+
+        Before sending uncached requests, call :meth:`_reserve` (it raises when the budget would be
+        exceeded) and afterwards :meth:`_settle` with their answers.
+        """
+
+    def _reserve(self, n_requests: int, prompt_tokens: int, max_new_tokens: int) -> tuple[int, int]:
+        if self.budget is None:
+            return (0, 0)
+        return self.budget.reserve(n_requests, prompt_tokens, max_new_tokens)
+
+    def _settle(self, reserved: tuple[int, int], answers: Sequence[CachedAnswer]) -> None:
+        if self.budget is not None:
+            self.budget.settle(reserved, answers)
+
+
+def teacher_identity(backend: str, endpoint: str, model: str) -> dict[str, str]:
+    """Who answers, as part of every cache key: the plan computes the same keys without a backend."""
+    return {"backend": backend, "endpoint": endpoint, "model": model}
+
+
+def estimated_prompt_tokens(request: ChatRequest) -> int:
+    """A generous guess of a request's prompt tokens where no tokenizer is at hand (3 characters per
+    token, English text runs nearer 4, plus a few template tokens per message): the budget reserves it."""
+    return sum(len(c) // 3 + 8 for _, c in request.messages)
 
 
 def _batch_seed(seed: int, keys: Sequence[str]) -> int:
@@ -260,15 +296,19 @@ class HFBackend(TeacherBackend):
                 gen_kwargs.update(do_sample=True, temperature=dec.temperature, top_p=dec.top_p)
             else:
                 gen_kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
+            held = self._reserve(len(batch), sum(lengths[i] for i in batch), dec.max_new_tokens)
             with torch.inference_mode():
                 out = model.generate(**enc, **gen_kwargs)
             new = out[:, enc["input_ids"].shape[1] :]
+            answers = []
             for row, i in enumerate(batch):
                 ids = new[row].tolist()
                 eos = tok.eos_token_id
                 n = ids.index(eos) + 1 if eos in ids else len(ids)
                 text = tok.decode(ids[:n], skip_special_tokens=True).strip()
-                yield i, CachedAnswer(text, lengths[i], n)
+                answers.append(CachedAnswer(text, lengths[i], n))
+            self._settle(held, answers)
+            yield from zip(batch, answers, strict=True)
 
 
 class OpenAIBackend(TeacherBackend):
@@ -330,50 +370,64 @@ class OpenAIBackend(TeacherBackend):
         import openai
 
         dec = req.decoding
-        for attempt in range(self._max_retries + 1):
-            try:
-                raw = self._client.chat.completions.with_raw_response.create(
-                    model=self.model,
-                    messages=req.as_messages(),  # type: ignore[arg-type]
-                    max_tokens=dec.max_new_tokens,
-                    temperature=dec.temperature,
-                    top_p=dec.top_p,
-                    seed=dec.seed,
-                )
-            except (openai.APIConnectionError, openai.APITimeoutError) as err:
-                raise TeacherUnavailableError(
-                    f"teacher server {self.base_url} is unreachable after {self._max_retries} retries "
-                    f"({type(err).__name__}); is it running? (model {self.model!r})"
-                ) from None
-            except openai.APIStatusError as err:
-                raise TeacherUnavailableError(
-                    self._redact(
-                        f"teacher server {self.base_url} answered HTTP {err.status_code} for model "
-                        f"{self.model!r}: {str(err.message)[:300]}"
+        held = self._reserve(1, estimated_prompt_tokens(req), dec.max_new_tokens)
+        answer: CachedAnswer | None = None
+        try:
+            for attempt in range(self._max_retries + 1):
+                try:
+                    raw = self._client.chat.completions.with_raw_response.create(
+                        model=self.model,
+                        messages=req.as_messages(),  # type: ignore[arg-type]
+                        max_tokens=dec.max_new_tokens,
+                        temperature=dec.temperature,
+                        top_p=dec.top_p,
+                        seed=dec.seed,
                     )
-                ) from None
-            body = raw.text
-            try:
-                return parse_completion(body)
-            except MalformedReplyError as err:
-                problem = err
-            if attempt < self._max_retries:
-                time.sleep(min(0.5 * 2**attempt, 8.0))
-        raise TeacherUnavailableError(
-            self._redact(
-                f"teacher server {self.base_url} sent a reply that is not a chat completion ({problem}) "
-                f"{self._max_retries + 1} times for model {self.model!r}; nothing was cached. "
-                f"It began: {body[:200]!r}"
+                except (openai.APIConnectionError, openai.APITimeoutError) as err:
+                    raise TeacherUnavailableError(
+                        f"teacher server {self.base_url} is unreachable after {self._max_retries} retries "
+                        f"({type(err).__name__}); is it running? (model {self.model!r})"
+                    ) from None
+                except openai.APIStatusError as err:
+                    raise TeacherUnavailableError(
+                        self._redact(
+                            f"teacher server {self.base_url} answered HTTP {err.status_code} for model "
+                            f"{self.model!r}: {str(err.message)[:300]}"
+                        )
+                    ) from None
+                body = raw.text
+                try:
+                    answer = parse_completion(body)
+                    return answer
+                except MalformedReplyError as err:
+                    problem = err
+                if attempt < self._max_retries:
+                    time.sleep(min(0.5 * 2**attempt, 8.0))
+            raise TeacherUnavailableError(
+                self._redact(
+                    f"teacher server {self.base_url} sent a reply that is not a chat completion ({problem}) "
+                    f"{self._max_retries + 1} times for model {self.model!r}; nothing was cached. "
+                    f"It began: {body[:200]!r}"
+                )
             )
-        )
+        finally:  # settle what was answered; nothing answered releases the reservation
+            self._settle(held, [answer] if answer is not None else [])
 
     def _answer(self, requests: list[ChatRequest]) -> Iterator[tuple[int, CachedAnswer]]:
         self._probe()
         pool = ThreadPoolExecutor(max_workers=self.max_concurrency)
         futures = {pool.submit(self._one, r): i for i, r in enumerate(requests)}
+        stop: TeacherBudgetExceeded | None = None
         try:
             for fut in as_completed(futures):
-                yield futures[fut], fut.result()
+                try:
+                    answer = fut.result()
+                except TeacherBudgetExceeded as err:  # let the requests in flight come back and be cached
+                    stop = stop or err
+                    continue
+                yield futures[fut], answer
+            if stop is not None:
+                raise stop
         finally:
             # On an error, drop what has not started; what was answered is already cached.
             pool.shutdown(wait=True, cancel_futures=True)

@@ -41,6 +41,30 @@ def _cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_plan(args: argparse.Namespace) -> int:
+    import json
+
+    from .plan import Rates, make_plan
+    from .plan_report import format_plan
+    from .runner import discover_stages, select_stages
+    from .stage import find_project_root
+
+    params = load_params(args.params, _parse_sets(args.set))
+    root = find_project_root()
+    names = [s.name for s in select_stages(discover_stages(root / "notebooks"), args.stages)]
+    rates = Rates.from_params(
+        params,
+        price_in=args.price_in,
+        price_out=args.price_out,
+        teacher_tokens_per_s=args.teacher_tokens_per_s,
+        student_tokens_per_s=args.student_tokens_per_s,
+    )
+    run_dir = Path(args.run_dir).resolve() if args.run_dir else params.run_dir(root)
+    plan = make_plan(params, root, run_dir, names, rates)
+    print(json.dumps(plan, indent=1) if args.json else format_plan(plan))
+    return 0
+
+
 def _cmd_validate(args: argparse.Namespace) -> int:
     from .models import check_model_specs
 
@@ -111,6 +135,22 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--run-dir", help="run folder (default reports/<run_name>)")
     run.add_argument("--quiet", action="store_true", help="no per-cell progress bar")
     run.set_defaults(func=_cmd_run)
+
+    plan = sub.add_parser(
+        "plan", help="the teacher requests, tokens, dollars and hours of a run, without running it"
+    )
+    plan.add_argument("params", help="params YAML, e.g. params/paper.yaml")
+    plan.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a param")
+    plan.add_argument("--stages", help="subset, e.g. '01-04'")
+    plan.add_argument(
+        "--run-dir", help="run folder whose outputs the plan counts (default reports/<run_name>)"
+    )
+    plan.add_argument("--price-in", type=float, metavar="USD_PER_1M", help="USD per 1M prompt tokens")
+    plan.add_argument("--price-out", type=float, metavar="USD_PER_1M", help="USD per 1M completion tokens")
+    plan.add_argument("--teacher-tokens-per-s", type=float, metavar="N", help="generated teacher tokens/s")
+    plan.add_argument("--student-tokens-per-s", type=float, metavar="N", help="student forward tokens/s")
+    plan.add_argument("--json", action="store_true", help="print the plan as JSON")
+    plan.set_defaults(func=_cmd_plan)
 
     val = sub.add_parser("validate", help="check a params file and print the resolved values")
     val.add_argument("params")

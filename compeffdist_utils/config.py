@@ -349,6 +349,34 @@ def _fill_seeds(
     return out
 
 
+class BudgetParams(_Section):
+    """What the teacher may cost, and the prices and speeds that turn a plan into dollars and hours.
+
+    The budget covers the whole run: the tokens (prompt + completion) of every teacher answer it uses,
+    cached ones included (they were paid for once), so rerunning after a stop never pays twice and never
+    lets the run cost more than the limit in total (see :mod:`compeffdist_utils.budget`).
+    """
+
+    max_teacher_tokens: int | None = Field(default=None, ge=1, description="Stop before the run exceeds it.")
+    max_usd: float | None = Field(
+        default=None, gt=0, description="Stop before the run costs more (needs prices)."
+    )
+    price_in: float | None = Field(default=None, ge=0, description="USD per 1M prompt tokens.")
+    price_out: float | None = Field(default=None, ge=0, description="USD per 1M completion tokens.")
+    teacher_tokens_per_s: float | None = Field(
+        default=None, gt=0, description="Generated teacher tokens per second (all concurrency), for hours."
+    )
+    student_tokens_per_s: float | None = Field(
+        default=None, gt=0, description="Student/scorer tokens per second in a forward pass, for hours."
+    )
+
+    @model_validator(mode="after")
+    def _usd_needs_prices(self) -> BudgetParams:
+        if self.max_usd is not None and (self.price_in is None or self.price_out is None):
+            raise ValueError("max_usd needs budget.price_in and budget.price_out (USD per 1M tokens)")
+        return self
+
+
 class Params(_Section):
     """The whole run. Sections mirror the stages of ../shared/method.md.
 
@@ -375,6 +403,7 @@ class Params(_Section):
     training: TrainingParams = TrainingParams()
     evaluation: EvaluationParams = EvaluationParams()
     efficiency: EfficiencyParams = EfficiencyParams()
+    budget: BudgetParams = BudgetParams()
 
     @model_validator(mode="before")
     @classmethod

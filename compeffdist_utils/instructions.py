@@ -159,6 +159,25 @@ def _by_count(cluster: dict[str, Any]) -> list[dict[str, Any]]:
 # -- (a) analysis prompts --------------------------------------------------------------------------------
 
 
+def analysis_chats(clusters: Sequence[dict[str, Any]], ip: InstructionsParams) -> list[Messages]:
+    """One analysis-prompt request per cluster (also counted by :mod:`compeffdist_utils.plan`)."""
+    example = ANALYSIS_EXAMPLE if ip.worked_example else None
+    chats = []
+    for c in clusters:
+        attrs = _by_count(c)
+        top = [(a["attr"], a.get("top_description") or "") for a in attrs[:TOP_DESCRIBED]]
+        request = analysis_prompt([a["attr"] for a in attrs], top, ip.analysis_per_cluster)
+        chats.append(conversation(request, example))
+    return chats
+
+
+def ideation_chats(clusters: Sequence[dict[str, Any]], ip: InstructionsParams) -> list[Messages]:
+    """One task-ideation request per cluster, from its most frequent attribute."""
+    example = IDEATION_EXAMPLE if ip.worked_example else None
+    tops = [_by_count(c)[0] for c in clusters]
+    return [conversation(ideation_prompt(a["attr"], a.get("top_description") or ""), example) for a in tops]
+
+
 def generate_analysis_prompts(
     teacher: Teacher, clusters: Sequence[dict[str, Any]], ip: InstructionsParams, funnel: Funnel
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
@@ -170,13 +189,7 @@ def generate_analysis_prompts(
     earlier item of the same cluster, or beyond ``analysis_per_cluster``.
     """
     step = funnel["analysis"]
-    example = ANALYSIS_EXAMPLE if ip.worked_example else None
-    chats = []
-    for c in clusters:
-        attrs = _by_count(c)
-        top = [(a["attr"], a.get("top_description") or "") for a in attrs[:TOP_DESCRIBED]]
-        request = analysis_prompt([a["attr"] for a in attrs], top, ip.analysis_per_cluster)
-        chats.append(conversation(request, example))
+    chats = analysis_chats(clusters, ip)
     answers = _ask(teacher, chats, ip.analysis, "03a analysis prompts")
     step.requests += len(chats)
     kept_all, log = [], []
@@ -220,8 +233,7 @@ def ideate_tasks(
     """
     step = funnel["ideation"]
     tops = [_by_count(c)[0] for c in clusters]
-    example = IDEATION_EXAMPLE if ip.worked_example else None
-    chats = [conversation(ideation_prompt(a["attr"], a.get("top_description") or ""), example) for a in tops]
+    chats = ideation_chats(clusters, ip)
     answers = _ask(teacher, chats, ip.ideation, "03b task ideation")
     step.requests += len(chats)
     tasks, log = [], []

@@ -38,6 +38,16 @@ def _summary_markdown(manifest: dict) -> str:
     )
 
 
+def _cost_section(run_dir: Path) -> str:
+    """Planned vs actual cost and what filtering saved; a table that cannot be built is named, not fatal."""
+    from .plan_report import cost_markdown
+
+    try:
+        return cost_markdown(run_dir)
+    except Exception as err:  # the report must still be written
+        return f"## Cost\nThe cost tables could not be built: {html.escape(f'{type(err).__name__}: {err}'[:300])}"
+
+
 def build_report(run_dir: Path) -> Path | None:
     """Write ``report.html`` in the run folder from the manifest and executed notebooks."""
     from nbconvert import HTMLExporter
@@ -50,6 +60,9 @@ def build_report(run_dir: Path) -> Path | None:
     joined.metadata = {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"},
                        "language_info": {"name": "python"}}  # fmt: skip
     joined.cells.append(nbformat.v4.new_markdown_cell(_summary_markdown(manifest)))
+    costs = _cost_section(run_dir)
+    if costs:
+        joined.cells.append(nbformat.v4.new_markdown_cell(costs))
     for st in manifest.get("stages", []):
         nb_path = run_dir / st.get("notebook", "")
         if not nb_path.is_file():

@@ -19,6 +19,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from .budget import budget_stop_path, read_budget_stop
 from .code_hash import stage_code_hash
 from .config import Params, load_params
 from .io import write_json
@@ -46,6 +47,10 @@ REPORTED_PACKAGES = (
 
 class RunError(RuntimeError):
     """A stage failed; the message names it and its error."""
+
+
+class BudgetStop(RunError):
+    """A teacher stage stopped at ``params.budget``; the message gives the numbers and how to continue."""
 
 
 @dataclass
@@ -174,6 +179,7 @@ class Runner:
         self.run_dir = Path(run_dir).resolve() if run_dir else self.params.run_dir(self.root).resolve()
         check_run_dir(self.run_dir, self.root)
         self.stages = discover_stages(self.root / "notebooks")
+        self.plan: dict[str, Any] | None = None  # made before the first stage (see plan.make_plan)
         if not self.stages:
             raise RunError(f"no numbered notebooks in {self.root / 'notebooks'}")
 
@@ -197,6 +203,7 @@ class Runner:
             "machine": machine_info(),
             "packages": package_versions(),
             "teacher_tokens": _teacher_totals(stages),
+            "plan": self.plan,
             "stages": stages,
         }
         write_json(self.manifest_path, manifest)
@@ -229,6 +236,8 @@ class Runner:
         (self.run_dir / "notebooks").mkdir(exist_ok=True)
         entries = {e["name"]: e for e in self._load_manifest().get("stages", [])}
         fingerprints = stage_fingerprints(self.stages, self.params)
+        self.plan = self._plan(None)
+        self._write_manifest(entries)  # the plan is on disk before the first stage runs
         failure: str | None = None
         for st in self.stages:
             fp = fingerprints[st.name]
@@ -250,7 +259,9 @@ class Runner:
                 "name": st.name,
                 "notebook": f"notebooks/{st.notebook.name}",
                 "fingerprint": fp,
+                "planned": self._plan(st.name),
             }
+            budget_stop_path(self.run_dir, st.name).unlink(missing_ok=True)
             try:
                 pm.execute_notebook(
                     str(st.notebook),
@@ -269,6 +280,11 @@ class Runner:
                 # Server text in an error may echo the key: redact before the manifest and report see it.
                 failure = redact(_describe_failure(err), env_secrets(self.params.models.teacher.api_key_env))
                 entry.update(status="failed", seconds=round(time.time() - t0, 2), outputs=[], error=failure)
+                stop = read_budget_stop(self.run_dir, st.name)
+                if stop is not None:  # a clean stop: what was answered is cached, a rerun continues
+                    failure = stop.pop("message")
+                    entry.update(status="stopped", stopped="budget", error=failure,
+                                 teacher_usage=stop.pop("teacher_usage"), budget=stop)  # fmt: skip
             else:
                 record = read_stage_record(self.run_dir, st.name) or {}
                 entry.update(
@@ -286,10 +302,25 @@ class Runner:
             self._write_manifest(entries)  # after every stage: a killed run still shows what it did
             if failure:
                 self.write_report()
+                if entry["status"] == "stopped":
+                    raise BudgetStop(f"stage {st.name} stopped: {failure}")
                 raise RunError(f"stage {st.name} failed: {failure}\n(executed notebook: {out_nb})")
         manifest = self._write_manifest(entries)
         self.write_report()
         return manifest
+
+    def _plan(self, stage: str | None) -> dict[str, Any] | None:
+        """The run's plan (``stage`` None) or one stage's plan with the inputs present now; a plan that
+        cannot be made is recorded as its error and never stops the run."""
+        from .plan import make_plan
+
+        names = [stage] if stage else [s.name for s in self.stages]
+        try:
+            plan = make_plan(self.params, self.root, self.run_dir, names)
+        except Exception as err:  # planning is advisory; the stage itself reports bad inputs
+            print(f"[plan] not made: {type(err).__name__}: {str(err)[:300]}", flush=True)
+            return {"error": f"{type(err).__name__}: {str(err)[:500]}"}
+        return plan["stages"][0] if stage else plan
 
     def write_report(self) -> Path | None:
         from .report import build_report

@@ -130,10 +130,12 @@ class Stage:
         """The configured teacher, writing through the persistent response cache."""
         if self._teacher is None:
             from .backends import make_teacher
+            from .budget import TeacherBudget
 
             self._teacher = make_teacher(self.params, stage=self.name)
             if self._teacher.cache.moved_aside is not None:  # said in the notebook too (a warning)
                 self.notes["damaged_response_cache_moved_to"] = str(self._teacher.cache.moved_aside)
+            self._teacher.budget = TeacherBudget.for_stage(self.params, self.run_dir, self.name)
         return self._teacher
 
     # -- bookkeeping ---------------------------------------------------------------------------

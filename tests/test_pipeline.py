@@ -137,6 +137,24 @@ def test_each_stage_hands_the_next_one_real_data(ci_run):
 
 @pytest.mark.slow
 @pytest.mark.pipeline
+def test_plan_is_within_15_percent_of_what_the_teacher_used(ci_run):
+    """The plan made just before stages 01 and 04 (their inputs present) vs the tokens the teacher used."""
+    run_dir, _, manifest = ci_run
+    assert [s["stage"] for s in manifest["plan"]["stages"]] == STAGES  # written before the first stage
+    for st in manifest["stages"]:
+        planned, used = st["planned"], st.get("teacher_usage") or {}
+        completion = used.get("completion_tokens", 0) + used.get("cached_completion_tokens", 0)
+        assert completion <= planned["completion_tokens_max"], (st["name"], completion, planned)
+        if st["name"][:2] in ("01", "04"):
+            prompt = used["prompt_tokens"] + used["cached_prompt_tokens"]
+            assert abs(planned["prompt_tokens"] - prompt) <= 0.15 * prompt, (st["name"], prompt, planned)
+            assert planned["teacher_requests"] == used["requests"]
+    report = (run_dir / "report.html").read_text()
+    assert "Cost: planned vs actual" in report and "What difficulty filtering saved" in report
+
+
+@pytest.mark.slow
+@pytest.mark.pipeline
 def test_second_run_skips_every_stage(ci_run):
     run_dir, cache_dir, _ = ci_run
     proc = _run_ci(run_dir, cache_dir)
