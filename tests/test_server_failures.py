@@ -8,7 +8,7 @@ import time
 import pytest
 
 from compeffdist_utils.backends import ChatRequest, TeacherUnavailableError, make_teacher
-from compeffdist_utils.cache import CachedAnswer, CacheError, ResponseCache, request_key
+from compeffdist_utils.cache import CachedAnswer, ResponseCache, request_key
 from compeffdist_utils.config import DecodingParams, Params
 from tests.fake_server import completion, serve
 
@@ -130,6 +130,8 @@ def test_a_damaged_cache_is_moved_aside_and_a_fresh_one_used(tmp_path):
 
 
 def test_a_cache_that_breaks_mid_run_names_its_file(tmp_path):
+    from compeffdist_utils.cache import CacheError
+
     path = tmp_path / "responses.sqlite"
     cache = ResponseCache(path)
     cache._conn.execute("DROP TABLE responses")  # stands in for a file damaged after it was opened
