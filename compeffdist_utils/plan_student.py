@@ -95,9 +95,15 @@ def training_tokens(tp: TrainingParams, example_tokens: list[int], seed: int) ->
     return len(train), round(seen * mean)
 
 
+UNCAPPED_PROMPT_ESTIMATE = 512
+
+
 def eval_tokens(ev: EvaluationParams, n_models: int) -> tuple[int, str]:
     """Forward tokens of evaluating ``n_models`` models (an upper bound: prompts at their cap)."""
     total = items = 0
+    # Unset cap: prompts are not cut, so no bound without the model; 4-shot SentiBench prompts measured
+    # ~200-450 tokens with the SmolLM2 tokenizer, so 512 a prompt is the estimate.
+    cap = ev.max_prompt_tokens or UNCAPPED_PROMPT_ESTIMATE
     for name in ev.datasets:
         n = ev.n_test or SENTIBENCH_TEST_SIZES.get(name, 1000)
         if ev.n_test is not None:
@@ -105,12 +111,18 @@ def eval_tokens(ev: EvaluationParams, n_models: int) -> tuple[int, str]:
         gen = 1
         if name.startswith("absa/"):
             gen = ev.max_new_tokens_opener if name == "absa/opener" else ev.max_new_tokens
-        per_seed = n * (ev.max_prompt_tokens + gen)
+        per_seed = n * (cap + gen)
         total += per_seed * len(ev.seeds)
         items += n * len(ev.seeds)
     basis = (
         f"upper bound: {n_models} model(s) x {items} prompts ({len(ev.datasets)} datasets x "
-        f"{len(ev.seeds)} seed(s)) at evaluation.max_prompt_tokens = {ev.max_prompt_tokens}, plus the answers"
+        f"{len(ev.seeds)} seed(s)) at "
+        + (
+            f"evaluation.max_prompt_tokens = {cap}"
+            if ev.max_prompt_tokens
+            else f"an estimated {cap} tokens a prompt (evaluation.max_prompt_tokens unset)"
+        )
+        + ", plus the answers"
     )
     return total * n_models, basis
 

@@ -105,7 +105,7 @@ from compeffdist_utils.config import DecodingParams
 from compeffdist_utils.io import write_jsonl
 from compeffdist_utils.stage import Stage
 
-backends.make_teacher = lambda params, cache=None: PairTeacher(backends.ResponseCache(backends.cache_path(params)))
+backends.make_teacher = lambda params, cache=None, stage="": PairTeacher(backends.ResponseCache(backends.cache_path(params)))
 stage = Stage.open("09_teacher", params_path, overrides, run_dir)
 answers = stage.teacher().chat([f"text {k}" for k in range(8)], DecodingParams(max_new_tokens=5))
 write_jsonl(stage.output("answers.jsonl"), [{"a": a} for a in answers])
@@ -160,17 +160,19 @@ def test_openai_backend_reserves_per_request_and_caches_what_was_in_flight(tmp_p
         backend="openai", base_url="http://127.0.0.1:9/v1", model="m", max_concurrency=concurrency
     )
     teacher = OpenAIBackend(tp, ResponseCache(tmp_path / "c.sqlite"))
-    reply = SimpleNamespace(
-        choices=[SimpleNamespace(message=SimpleNamespace(content="ok"))],
-        usage=SimpleNamespace(prompt_tokens=8, completion_tokens=5),
+    body = json.dumps(
+        {"choices": [{"message": {"content": "ok"}}], "usage": {"prompt_tokens": 8, "completion_tokens": 5}}
     )
     sent: list[str] = []
 
     def create(**kw):
         sent.append(kw["messages"][-1]["content"])
-        return reply
+        return SimpleNamespace(text=body)
 
-    teacher._client = SimpleNamespace(chat=SimpleNamespace(completions=SimpleNamespace(create=create)))
+    raw = SimpleNamespace(create=create)
+    completions = SimpleNamespace(with_raw_response=raw)
+    teacher._client = SimpleNamespace(chat=SimpleNamespace(completions=completions))
+    teacher._probed = True  # no server to probe: the fake client answers the requests only
     # a one-character prompt reserves 1 // 3 + 8 = 8 prompt tokens + 5 new: two of four fit in 30
     teacher.budget = _budget(30, tmp_path / "stop.json")
     with pytest.raises(TeacherBudgetExceeded):
