@@ -159,7 +159,8 @@ def filtering_savings(run_dir: Path) -> pd.DataFrame | None:
 
 
 def _html(df: pd.DataFrame) -> str:
-    return df.to_html(na_rep="-", float_format=lambda v: f"{v:,.2f}", border=0)
+    shown = df.map(lambda v: "-" if v is None else v)  # a plan without throughputs has no seconds
+    return shown.to_html(na_rep="-", float_format=lambda v: f"{v:,.2f}", border=0)
 
 
 def cost_markdown(run_dir: Path) -> str:

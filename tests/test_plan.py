@@ -116,3 +116,58 @@ def test_rates_from_params_yield_to_flags(params):
     assert (rates.price_in, rates.price_out, rates.teacher_tokens_per_s) == (0.5, 3.0, None)
     plan = make_plan(params, ROOT, None, ["00_environment_and_corpus", "02_clustering"])
     assert plan["totals"]["teacher_requests"] == 0 and plan["totals"]["usd_max"] is None
+
+
+def _manifest(run_dir: Path, params) -> None:
+    plan = {"stages": [{"stage": "04_distillation_data", "teacher_requests": 4, "prompt_tokens": 300,
+                        "completion_tokens_max": 64, "seconds": None}]}  # fmt: skip
+    entry = {
+        "name": "04_distillation_data", "status": "stopped", "stopped": "budget", "seconds": 3.0,
+        "planned": {"teacher_requests": 4, "prompt_tokens": 311, "completion_tokens_max": 64, "seconds": 2.0},
+        "teacher_usage": {"requests": 1, "prompt_tokens": 56, "completion_tokens": 16, "cached_prompt_tokens": 0},
+    }  # fmt: skip
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / "manifest.json").write_text(
+        json.dumps({"plan": plan, "stages": [entry], "params": params.model_dump(mode="json")})
+    )
+
+
+def test_cost_table_puts_plan_beside_actuals(tmp_path, params):
+    from compeffdist_utils.plan_report import cost_markdown, cost_table
+
+    assert cost_table(tmp_path) is None
+    _manifest(tmp_path, params)
+    row = cost_table(tmp_path).loc["04_distillation_data"]
+    assert row["status"] == "stopped: budget" and row["requests planned"] == 4 and row["requests actual"] == 1
+    assert row["prompt tok planned (before run)"] == 300 and row["prompt tok planned (stage start)"] == 311
+    assert row["prompt tok actual"] == 56 and row["completion tok actual"] == 16
+    assert "Cost: planned vs actual" in cost_markdown(tmp_path)
+
+
+@pytest.mark.slow
+def test_filtering_savings_per_budget_of_the_grid(tmp_path, params):
+    from compeffdist_utils.plan_report import filtering_savings
+
+    records = [
+        {"sample_id": f"s{k}", "instruction": "Rate this. " * (k + 1) + "\n\nInput: text", "output": "ok " * (k + 1),
+         "cluster_id": 0, "task_name": "t"}
+        for k in range(8)
+    ]  # fmt: skip
+    scores = [
+        {"sample_id": f"s{k}", "rank": k / 10, "ifd": 1.0, "ppl": 2.0, "length": k, "n_tokens": k}
+        for k in range(8)
+    ]
+    write_jsonl(tmp_path / "distill/dataset.jsonl", records)
+    write_jsonl(tmp_path / "difficulty/scores.jsonl", scores)
+    assert filtering_savings(tmp_path) is None  # no manifest yet
+    _manifest(tmp_path, params)
+    table = filtering_savings(tmp_path)
+    assert list(table.index) == params.efficiency.budgets == [0.5, 1.0]
+    half, full = table.loc[0.5], table.loc[1.0]
+    assert half["samples kept"] == 4 and full["samples kept"] == 8 and full["tokens saved"] == 0
+    # hard selection by rank keeps the hardest (here the longest) half: more than half the tokens
+    assert (
+        half["training tokens full pool"] / 2
+        < half["training tokens kept"]
+        < half["training tokens full pool"]
+    )
