@@ -5,6 +5,8 @@ Two backends share one interface and one persistent cache (:mod:`compeffdist_uti
   so a batch holds prompts of similar size (less padding), greedy or seeded sampling.
 - ``openai``: any OpenAI-compatible server (vLLM, SGLang, llama.cpp server, ``transformers serve``,
   hosted APIs) with bounded concurrency, timeouts and retries with backoff on 429/5xx/connection errors.
+  A request the server rejects on its own (HTTP 400/413/422, e.g. a prompt over the context) is answered
+  "" and counted as ``failed`` in the usage (not cached, so a rerun asks again); the stage goes on.
 
 The API key is read from the environment variable named in params (``api_key_env``) when the backend
 is built and is kept only inside the HTTP client: it is not part of cache keys, records or messages.
@@ -14,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
@@ -27,10 +30,18 @@ from tqdm.auto import tqdm
 from .cache import CachedAnswer, ResponseCache, request_key
 from .config import DecodingParams, Params, TeacherParams
 
+log = logging.getLogger(__name__)
+
+# HTTP statuses with which a server refuses one request for what it asks (a prompt over the context,
+# a bad parameter), not because it is down or misconfigured: that request fails alone, the stage goes on.
+REQUEST_REJECTED_STATUSES = (400, 413, 422)
+
 
 class TeacherUnavailableError(RuntimeError):
     """The teacher server could not be reached; the message names the URL."""
 
+
+MAX_FAILURE_EXAMPLES = 5
 
 Messages = tuple[tuple[str, str], ...]  # (role, content) pairs: hashable and order-preserving
 
@@ -76,13 +87,20 @@ class Usage:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     cached_completion_tokens: int = 0
+    failed: int = 0  # requests the server rejected (answered "" and not cached), see OpenAIBackend
+    failure_examples: list[str] = field(default_factory=list)  # the first few rejection messages
     by_desc: dict[str, dict[str, int]] = field(default_factory=dict)
 
     def add(self, desc: str, hit: bool, answer: CachedAnswer) -> None:
         self.requests += 1
         d = self.by_desc.setdefault(desc, {"requests": 0, "cache_hits": 0, "completion_tokens": 0})
         d["requests"] += 1
-        if hit:
+        if answer.error is not None:
+            self.failed += 1
+            d["failed"] = d.get("failed", 0) + 1
+            if len(self.failure_examples) < MAX_FAILURE_EXAMPLES:
+                self.failure_examples.append(f"{desc}: {answer.error}")
+        elif hit:
             self.cache_hits += 1
             self.cached_completion_tokens += answer.completion_tokens
             d["cache_hits"] += 1
@@ -100,6 +118,8 @@ class Usage:
             "prompt_tokens": self.prompt_tokens,
             "completion_tokens": self.completion_tokens,
             "cached_completion_tokens": self.cached_completion_tokens,
+            "failed": self.failed,
+            "failure_examples": self.failure_examples,
             "by_step": self.by_desc,
         }
 
@@ -129,9 +149,17 @@ class TeacherBackend(ABC):
             with tqdm(total=len(items), desc=f"{desc} ({len(found)} cached)", unit="req") as bar:
                 for i, answer in self._answer([r for _, r in items]):
                     key, req = items[i]
-                    self.cache.put(key, self.backend_name, self.model, req.as_dict(), answer)
+                    if answer.error is None:
+                        self.cache.put(key, self.backend_name, self.model, req.as_dict(), answer)
                     fresh[key] = answer
                     bar.update(1)
+            rejected = [a.error for a in fresh.values() if a.error is not None]
+            if rejected:
+                log.warning(
+                    "%s: the teacher server rejected %d of %d requests (answered empty, not cached; "
+                    "counted in teacher usage as 'failed'); first: %s",
+                    desc, len(rejected), len(items), rejected[0],
+                )  # fmt: skip
         out = []
         seen_fresh: set[str] = set()
         for k in keys:
@@ -277,6 +305,8 @@ class OpenAIBackend(TeacherBackend):
                 f"({type(err).__name__}); is it running? (model {self.model!r})"
             ) from None
         except openai.APIStatusError as err:
+            if err.status_code in REQUEST_REJECTED_STATUSES:
+                return CachedAnswer("", 0, 0, error=f"HTTP {err.status_code}: {str(err.message)[:300]}")
             raise TeacherUnavailableError(
                 f"teacher server {self.base_url} answered HTTP {err.status_code} for model {self.model!r}: "
                 f"{str(err.message)[:300]}"
