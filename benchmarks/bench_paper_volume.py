@@ -13,7 +13,7 @@ above 1.25 is flagged. Clustering is quadratic by nature (a full similarity matr
 not flagged; the pool dedup compares each instruction with the kept ones, also quadratic in pairs but
 vectorised (a matrix product per block).
 
-    .venv/bin/python benchmarks/bench_paper_volume.py [--skip-clustering] [--sentibench DIR]
+    .venv/bin/python benchmarks/bench_paper_volume.py [--skip-clustering] [--only 05] [--sentibench DIR]
 """
 
 from __future__ import annotations
@@ -65,16 +65,23 @@ def _answer(i: int) -> str:
     return "\n".join(lines) if i % 11 else WORKED_EXAMPLE_ANSWER
 
 
-def step_attributes(n: int) -> int:
+Run = Callable[[], int]  # the timed part of a step; returns how many things it produced
+
+
+def step_attributes(n: int) -> Run:
     """Stage 01 after the teacher: parse every answer, normalise names, aggregate, cut by frequency."""
-    records = []
-    for i in range(n):
-        result = parse_answer(_answer(i))
-        records += attribute_records(f"t{i}", f"d{i % 5}", result.items)
-    return len(attribute_cut(aggregate(records), 10))
+    answers = [_answer(i) for i in range(n)]
+
+    def run() -> int:
+        records = []
+        for i, answer in enumerate(answers):
+            records += attribute_records(f"t{i}", f"d{i % 5}", parse_answer(answer).items)
+        return len(attribute_cut(aggregate(records), 10))
+
+    return run
 
 
-def step_clustering(n: int) -> int:
+def step_clustering(n: int) -> Run:
     """Stage 02 on n attribute names: random unit vectors with planted near neighbours (no embedder)."""
     from compeffdist_utils.clustering import cluster_inventory
 
@@ -84,7 +91,7 @@ def step_clustering(n: int) -> int:
     vectors = centres[rng.integers(0, len(centres), n)] + 0.6 * rng.normal(size=(n, 384))
     vectors = (vectors / np.linalg.norm(vectors, axis=1, keepdims=True)).astype(np.float32)
     cp = ClusteringParams(method="affinity", preference_percentile=0.5, damping=0.9, max_iter=1000)
-    return len(cluster_inventory(entries, vectors, cp).clusters)
+    return lambda: len(cluster_inventory(entries, vectors, cp).clusters)
 
 
 class _ReplayTeacher:
@@ -98,7 +105,7 @@ class _ReplayTeacher:
         ]
 
 
-def step_demonstrations(n_tasks: int) -> int:
+def step_demonstrations(n_tasks: int) -> Run:
     """Stage 03d bookkeeping: 16 answers per task parsed, cleaned and checked against earlier inputs."""
     tasks = [
         {
@@ -114,11 +121,15 @@ def step_demonstrations(n_tasks: int) -> int:
     ]
     ip = InstructionsParams(demo_requests_per_task=16)
     texts = [f"A real user text number {i}, long enough to be a reference." for i in range(2000)]
-    grounded, _ = generate_demonstrations(_ReplayTeacher(), tasks, texts, ip, Funnel())
-    return sum(len(v) for v in grounded.values())
+
+    def run() -> int:
+        grounded, _ = generate_demonstrations(_ReplayTeacher(), tasks, texts, ip, Funnel())
+        return sum(len(v) for v in grounded.values())
+
+    return run
 
 
-def step_pool_dedup(n: int) -> int:
+def step_pool_dedup(n: int) -> Run:
     """Stage 03e: assemble n pool records and drop near-duplicates (10% planted) by cosine >= 0.9."""
     n_analysis = n // 6
     analysis = [
@@ -146,8 +157,8 @@ def step_pool_dedup(n: int) -> int:
         assert len(texts) == n
         return vectors
 
-    pool, _ = build_pool(analysis, standardised, {}, InstructionsParams(dedup_threshold=0.9), embed, Funnel())
-    return len(pool)
+    ip = InstructionsParams(dedup_threshold=0.9)
+    return lambda: len(build_pool(analysis, standardised, {}, ip, embed, Funnel())[0])
 
 
 def _pool(n_instructions: int) -> list[dict[str, Any]]:
@@ -163,13 +174,11 @@ def _pool(n_instructions: int) -> list[dict[str, Any]]:
     ]
 
 
-def step_pairing(n_samples: int) -> int:
+def step_pairing(n_samples: int) -> Run:
     """Stage 04 without the teacher: instructions x 8 texts each, balanced over 5 domains."""
     texts = [{"text_id": f"x{i}", "domain": f"d{i % 5}", "text": f"user text {i}"} for i in range(20_000)]
-    samples, _ = pair_instructions_with_texts(
-        _pool(n_samples // 8), texts, DistillDataParams(texts_per_instruction=8)
-    )
-    return len(samples)
+    pool, dp = _pool(n_samples // 8), DistillDataParams(texts_per_instruction=8)
+    return lambda: len(pair_instructions_with_texts(pool, texts, dp)[0])
 
 
 def _samples_and_scores(n: int) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
@@ -189,33 +198,34 @@ def _samples_and_scores(n: int) -> tuple[list[dict[str, Any]], list[dict[str, An
     return samples, scores
 
 
-def step_selection(n: int, method: str) -> int:
+def step_selection(n: int, method: str) -> Run:
     """Stage 05 selection at budget 10%, stratified in-prompt (1,000 task groups x 180 clusters)."""
     samples, scores = _samples_and_scores(n)
-    chosen, _ = select_samples(
-        samples, scores, SelectionParams(method=method, budget=0.1, stratify="inprompt")
-    )
-    return len(chosen)
+    settings = SelectionParams(method=method, budget=0.1, stratify="inprompt")
+    return lambda: len(select_samples(samples, scores, settings)[0])
 
 
-def step_sentibench_prompts(fraction: float, sentibench: Path) -> int:
+def step_sentibench_prompts(fraction: float, sentibench: Path) -> Run:
     """Stage 07 prompt building: all 12 test sets (or a fraction of each) x 3 seeds, fitted to 2,048 tokens."""
     from compeffdist_utils.models import load_tokenizer
     from compeffdist_utils.sentibench import build_prompts, load_sentibench
 
     tok = load_tokenizer("embedded:smollm2-135m-instruct", params_from_dict({}))
-    n = 0
-    for ds in load_sentibench(sentibench, SENTIBENCH_DATASETS):
-        examples = list(ds.test)[: max(1, math.ceil(len(ds.test) * fraction))]
-        for seed in (42, 52, 62):
-            n += len(build_prompts(ds, examples, seed, 4, tok, 2048))
-    return n
+    sets = [
+        (ds, list(ds.test)[: max(1, math.ceil(len(ds.test) * fraction))])
+        for ds in load_sentibench(sentibench, SENTIBENCH_DATASETS)
+    ]
+    return lambda: sum(
+        len(build_prompts(ds, examples, seed, 4, tok, 2048)) for ds, examples in sets for seed in (42, 52, 62)
+    )
 
 
-def measure(fn: Callable[[], int]) -> tuple[float, float, int]:
+def measure(prepare: Callable[[], Run]) -> tuple[float, float, int]:
+    """Seconds and peak traced MiB of the step itself; building its synthetic inputs is not timed."""
+    run = prepare()
     tracemalloc.start()
     t0 = time.perf_counter()
-    out = fn()
+    out = run()
     dt = time.perf_counter() - t0
     peak = tracemalloc.get_traced_memory()[1] / 2**20
     tracemalloc.stop()
@@ -225,12 +235,13 @@ def measure(fn: Callable[[], int]) -> tuple[float, float, int]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--skip-clustering", action="store_true", help="leave out step 02 (minutes on 2 cores)")
+    ap.add_argument("--only", default=None, help="run only the steps whose label starts with this, e.g. 02")
     ap.add_argument("--sentibench", default=str(ROOT.parent / "shared" / "sentibench"))
     args = ap.parse_args()
     print(f"machine: {machine_line()}")
 
     sentibench = Path(args.sentibench)
-    steps: list[tuple[str, int, str, Callable[[int], int], bool]] = [
+    steps: list[tuple[str, int, str, Callable[[int], Run], bool]] = [
         ("01 parse answers + inventory", 20_000, "answers", step_attributes, True),
         ("02 cluster attributes (AP, log1p)", 1_800, "names", step_clustering, False),
         ("03d demonstration bookkeeping", 1_000, "tasks x 16", step_demonstrations, True),
@@ -242,6 +253,8 @@ def main() -> None:
     ]  # fmt: skip
     if args.skip_clustering:
         steps = [s for s in steps if not s[0].startswith("02")]
+    if args.only:
+        steps = [s for s in steps if s[0].startswith(args.only)]
     print(
         f"{'step':<42} {'n':>8} {'unit':<13} {'out':>8} {'s (n)':>8} {'s (n/2)':>8} {'exp':>5} {'peak MiB':>9}"
     )
