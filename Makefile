@@ -1,8 +1,13 @@
 # The two commands of the README. Both set up .venv first (skipped when it is up to date).
-.PHONY: setup run test test-fast lint
+.PHONY: setup run test test-fast lint vllm-env
 
 setup:
 	bash scripts/setup.sh
+
+# vLLM's CPU build in its own .venv-vllm (its pins conflict with the kit's), for the real vLLM server
+# test (tests/test_vllm_server.py). First time ~2 minutes; skipped when up to date.
+vllm-env:
+	bash scripts/setup_vllm.sh
 
 # The main job: the whole pipeline on the embedded default models and data -> reports/tiny/
 run: setup
@@ -10,13 +15,14 @@ run: setup
 
 # The test suite: unit tests, a real OpenAI-compatible server, and the nine real notebooks executed
 # end to end on tests/params/ci.yaml (about 8 minutes on 2 CPU cores after setup).
-test: setup
+test: setup vllm-env
 	.venv/bin/ruff check .
-	.venv/bin/python -m pytest -q -p no:cacheprovider --durations=10
+	COMPEFFDIST_REQUIRE_VLLM=1 .venv/bin/python -m pytest -q -p no:cacheprovider --durations=10
 
-# While developing: everything except the end-to-end notebook runs (marker `pipeline`).
+# While developing: everything except the end-to-end notebook runs (marker `pipeline`), the vLLM server
+# and the two-process training (markers `vllm`, `ddp`).
 test-fast: setup
-	.venv/bin/python -m pytest -q -p no:cacheprovider -m "not pipeline"
+	.venv/bin/python -m pytest -q -p no:cacheprovider -m "not pipeline and not vllm and not ddp"
 
 lint: setup
 	.venv/bin/ruff check .

@@ -5,6 +5,8 @@ Two backends share one interface and one persistent cache (:mod:`compeffdist_uti
   so a batch holds prompts of similar size (less padding), greedy or seeded sampling.
 - ``openai``: any OpenAI-compatible server (vLLM, SGLang, llama.cpp server, ``transformers serve``,
   hosted APIs) with bounded concurrency, timeouts and retries with backoff on 429/5xx/connection errors.
+  A request the server rejects on its own (HTTP 400/413/422, e.g. a prompt over the context) is answered
+  "" and counted as ``failed`` in the usage (not cached, so a rerun asks again); the stage goes on.
 
 The API key is read from the environment variable named in params (``api_key_env``) when the backend
 is built and is kept only inside the HTTP client (and as a string to redact): it is not part of cache keys,
@@ -19,6 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import time
 from abc import ABC, abstractmethod
@@ -34,6 +37,12 @@ from .budget import TeacherBudget, TeacherBudgetExceeded
 from .cache import CachedAnswer, ResponseCache, request_key
 from .config import DecodingParams, Params, TeacherParams
 from .redaction import redact
+
+log = logging.getLogger(__name__)
+
+# HTTP statuses with which a server refuses one request for what it asks (a prompt over the context,
+# a bad parameter), not because it is down or misconfigured: that request fails alone, the stage goes on.
+REQUEST_REJECTED_STATUSES = (400, 413, 422)
 
 
 class TeacherUnavailableError(RuntimeError):
@@ -64,6 +73,8 @@ def parse_completion(body: str) -> CachedAnswer:
         content.strip(), int(usage.get("prompt_tokens") or 0), int(usage.get("completion_tokens") or 0)
     )
 
+
+MAX_FAILURE_EXAMPLES = 5
 
 Messages = tuple[tuple[str, str], ...]  # (role, content) pairs: hashable and order-preserving
 
@@ -110,13 +121,20 @@ class Usage:
     completion_tokens: int = 0
     cached_completion_tokens: int = 0
     cached_prompt_tokens: int = 0
+    failed: int = 0  # requests the server rejected (answered "" and not cached), see OpenAIBackend
+    failure_examples: list[str] = field(default_factory=list)  # the first few rejection messages
     by_desc: dict[str, dict[str, int]] = field(default_factory=dict)
 
     def add(self, desc: str, hit: bool, answer: CachedAnswer) -> None:
         self.requests += 1
         d = self.by_desc.setdefault(desc, {"requests": 0, "cache_hits": 0, "completion_tokens": 0})
         d["requests"] += 1
-        if hit:
+        if answer.error is not None:
+            self.failed += 1
+            d["failed"] = d.get("failed", 0) + 1
+            if len(self.failure_examples) < MAX_FAILURE_EXAMPLES:
+                self.failure_examples.append(f"{desc}: {answer.error}")
+        elif hit:
             self.cache_hits += 1
             self.cached_completion_tokens += answer.completion_tokens
             self.cached_prompt_tokens += answer.prompt_tokens
@@ -136,6 +154,8 @@ class Usage:
             "completion_tokens": self.completion_tokens,
             "cached_completion_tokens": self.cached_completion_tokens,
             "cached_prompt_tokens": self.cached_prompt_tokens,
+            "failed": self.failed,
+            "failure_examples": self.failure_examples,
             "by_step": self.by_desc,
         }
 
@@ -174,13 +194,23 @@ class TeacherBackend(ABC):
                 try:
                     for i, answer in self._answer([r for _, r in items]):
                         key, req = items[i]
-                        self.cache.put(key, self.backend_name, self.model, req.as_dict(), answer, self.stage)
+                        if answer.error is None:
+                            self.cache.put(
+                                key, self.backend_name, self.model, req.as_dict(), answer, self.stage
+                            )
                         fresh[key] = answer
                         bar.update(1)
                 except TeacherBudgetExceeded:
                     assert self.budget is not None
                     self.budget.stop_record()  # again, now that the requests in flight are cached
                     raise
+            rejected = [a.error for a in fresh.values() if a.error is not None]
+            if rejected:
+                log.warning(
+                    "%s: the teacher server rejected %d of %d requests (answered empty, not cached; "
+                    "counted in teacher usage as 'failed'); first: %s",
+                    desc, len(rejected), len(items), rejected[0],
+                )  # fmt: skip
         out = []
         seen_fresh: set[str] = set()
         for k in keys:
@@ -389,6 +419,11 @@ class OpenAIBackend(TeacherBackend):
                         f"({type(err).__name__}); is it running? (model {self.model!r})"
                     ) from None
                 except openai.APIStatusError as err:
+                    if (
+                        err.status_code in REQUEST_REJECTED_STATUSES
+                    ):  # this request alone: counted, not cached
+                        message = self._redact(str(err.message)[:300])
+                        return CachedAnswer("", 0, 0, error=f"HTTP {err.status_code}: {message}")
                     raise TeacherUnavailableError(
                         self._redact(
                             f"teacher server {self.base_url} answered HTTP {err.status_code} for model "

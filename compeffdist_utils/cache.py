@@ -45,6 +45,9 @@ class CachedAnswer:
     text: str
     prompt_tokens: int
     completion_tokens: int
+    # Set when the server rejected this one request (e.g. a prompt over its context): the answer is
+    # empty, counted as a failure and NOT cached, so a rerun asks again.
+    error: str | None = None
 
 
 def request_key(identity: dict[str, Any], request: dict[str, Any]) -> str:

@@ -198,10 +198,11 @@ def generate_analysis_prompts(
         step.answers_parsed += bool(items)
         step.items_parsed += len(items)
         kept: list[str] = []
+        seen: set[str] = set()  # normalised kept items, grown as items are kept (no rebuild per item)
         drops: list[dict[str, str]] = []
         for item in items:
             reason = analysis_item_problem(item)
-            if reason is None and normalise_text(item) in {normalise_text(k) for k in kept}:
+            if reason is None and normalise_text(item) in seen:
                 reason = "duplicate_in_cluster"
             if reason is None and len(kept) >= ip.analysis_per_cluster:
                 reason = "over_limit"
@@ -210,6 +211,7 @@ def generate_analysis_prompts(
                 drops.append({"item": item, "reason": reason})
             else:
                 kept.append(item)
+                seen.add(normalise_text(item))
         if not items:
             step.dropped["unparsed_answer"] += 1
         step.items_kept += len(kept)
@@ -246,10 +248,11 @@ def ideate_tasks(
             step.answers_parsed += 1
         step.items_parsed += len(parsed.items)
         kept: list[dict[str, Any]] = []
+        names: set[str] = set()  # lower-cased names of the kept tasks
         drops: list[dict[str, Any]] = []
         for raw in parsed.items:
             task, reason = read_task_item(raw)
-            if task and task["task_name"].lower() in {t["task_name"].lower() for t in kept}:
+            if task and task["task_name"].lower() in names:
                 task, reason = None, "duplicate_in_cluster"
             if task and ip.max_tasks_per_cluster and len(kept) >= ip.max_tasks_per_cluster:
                 task, reason = None, "over_limit"
@@ -261,6 +264,7 @@ def ideate_tasks(
                 task["task_name"], task["task_description"], task["task_type"]
             )
             step.notes[f"type_from_{source}"] += 1
+            names.add(task["task_name"].lower())
             kept.append(
                 {
                     "cluster_id": c["cluster_id"],
@@ -392,11 +396,15 @@ def generate_demonstrations(
     answers = _ask(teacher, chats, ip.demos, "03d demonstrations", tags)
     step.requests += len(chats)
     grounded: dict[tuple[Any, int], list[dict[str, str]]] = {}
+    # Per task, the normalised inputs of its demos and of the pairs kept so far: one set grown as pairs
+    # are kept, instead of re-normalising every earlier demo for each candidate pair.
+    seen_inputs: dict[tuple[Any, int], set[str]] = {}
     log = []
     for (t, k, shown, refs), answer in zip(meta, answers, strict=True):
         pairs = parse_io_pairs(answer)
         key = (t["cluster_id"], t["task_index"])
         have = grounded.setdefault(key, [])
+        seen = seen_inputs.setdefault(key, {normalise_text(d["input"]) for d in t["demos"]})
         entry = {
             "cluster_id": t["cluster_id"],
             "task_index": t["task_index"],
@@ -416,13 +424,14 @@ def generate_demonstrations(
         step.items_parsed += 2
         for inp, out in pairs:
             pair, reason = clean_demo_pair(inp, out, refs, [d["input"] for d in shown])
-            if pair and normalise_text(pair[0]) in {normalise_text(d["input"]) for d in have + t["demos"]}:
+            if pair and normalise_text(pair[0]) in seen:
                 pair, reason = None, "duplicate"
             if pair is None:
                 step.dropped[str(reason)] += 1
                 entry["dropped"].append({"input": inp, "output": out, "reason": reason})
                 continue
             have.append({"input": pair[0], "output": pair[1]})
+            seen.add(normalise_text(pair[0]))
             entry["kept"].append(have[-1])
             step.items_kept += 1
     return grounded, log

@@ -156,7 +156,7 @@ def machine_info() -> dict[str, Any]:
 
 
 def _teacher_totals(stages: list[dict[str, Any]]) -> dict[str, int]:
-    tot = {"prompt_tokens": 0, "completion_tokens": 0, "cache_hits": 0, "cache_misses": 0}
+    tot = {"prompt_tokens": 0, "completion_tokens": 0, "cache_hits": 0, "cache_misses": 0, "failed": 0}
     for st in stages:
         usage = st.get("teacher_usage") or {}
         for k in tot:

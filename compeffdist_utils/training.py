@@ -32,6 +32,13 @@ Paper-scale training on several GPUs (data parallel, one process per GPU)::
     accelerate launch --multi_gpu --num_processes 8 -m compeffdist_utils.training \\
         --params params/paper.yaml --run-dir reports/paper
 
+The same command with ``--num_processes 2`` on a machine without GPUs runs two CPU processes over gloo
+(tests/test_training_ddp.py). ``--cpu --num_processes 2`` does NOT: accelerate then starts a single
+process (multi-CPU needs mpirun). The main process alone writes ``train_log.jsonl``, ``summary.json``
+(with ``num_processes``) and the model; each process saves its RNG state in the checkpoints. A run whose
+process was killed resumes from its last complete checkpoint when relaunched with the same command;
+relaunching with another number of processes is refused (other samples would be skipped).
+
 On one GPU or CPU: ``python -m compeffdist_utils.training --params params/tiny.yaml``. Full fine-tuning of
 a 3-4B student does not fit plain data parallelism on small GPUs; add an FSDP accelerate config
 (``accelerate config``, then ``accelerate launch --config_file fsdp.yaml -m compeffdist_utils.training
@@ -287,6 +294,7 @@ class TrainResult:
     final_train_loss: float | None
     final_eval_loss: float | None
     reused: bool = False
+    num_processes: int = 1  # data-parallel processes (accelerate launch); the effective batch scales with it
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -306,21 +314,50 @@ def fingerprint(records: Sequence[dict[str, Any]], params: Params) -> str:
     return h.hexdigest()[:16]
 
 
-def _prepare_checkpoints(ckpt_dir: Path, fp: str, resume: bool, is_main: bool) -> str | None:
+def _prepare_checkpoints(
+    ckpt_dir: Path, fp: str, resume: bool, is_main: bool, world_size: int = 1
+) -> str | None:
     """The checkpoint to resume from, after dropping checkpoints that belong to other params or data.
 
-    Only the main process deletes; the others wait for it, then all agree on the same checkpoint.
+    Every process first checks the world size (so all of them stop, none waits forever); only the main
+    process deletes; the others wait for it, then all agree on the same checkpoint.
     """
     from accelerate import PartialState
-    from transformers.trainer_utils import get_last_checkpoint
 
+    if resume:
+        _refuse_other_world_size(ckpt_dir, fp, world_size)
     if is_main:
-        _drop_stale_checkpoints(ckpt_dir, fp, resume)
+        _drop_stale_checkpoints(ckpt_dir, fp, resume, world_size)
     PartialState().wait_for_everyone()
-    return get_last_checkpoint(str(ckpt_dir)) if resume else None
+    return _last_complete_checkpoint(ckpt_dir) if resume else None
 
 
-def _drop_stale_checkpoints(ckpt_dir: Path, fp: str, resume: bool) -> None:
+def _refuse_other_world_size(ckpt_dir: Path, fp: str, world_size: int) -> None:
+    """Resuming with another number of processes would skip other samples than were trained on (the
+    Trainer skips whole steps of the old effective batch): refuse it rather than train on a silent mix."""
+    fp_file = ckpt_dir / FINGERPRINT_FILE
+    saved = read_json(fp_file) if fp_file.exists() else {}
+    old = saved.get("world_size", 1)
+    if saved.get("fingerprint") == fp and old != world_size and any(ckpt_dir.glob("checkpoint-*")):
+        raise RuntimeError(
+            f"the checkpoints in {ckpt_dir} were written by a {old}-process training and this one has "
+            f"{world_size}: resume with `accelerate launch --num_processes {old} ...`, or start afresh "
+            "with --no-resume"
+        )
+
+
+def _last_complete_checkpoint(ckpt_dir: Path) -> str | None:
+    """The newest checkpoint whose trainer state was written: the main process writes it last, so a
+    checkpoint cut short by a killed process is passed over for the one before."""
+    steps = [
+        int(p.name.split("-")[-1])
+        for p in ckpt_dir.glob("checkpoint-*")
+        if p.name.split("-")[-1].isdigit() and (p / "trainer_state.json").is_file()
+    ]
+    return str(ckpt_dir / f"checkpoint-{max(steps)}") if steps else None
+
+
+def _drop_stale_checkpoints(ckpt_dir: Path, fp: str, resume: bool, world_size: int = 1) -> None:
     fp_file = ckpt_dir / FINGERPRINT_FILE
     if ckpt_dir.exists():
         old = read_json(fp_file).get("fingerprint") if fp_file.exists() else None
@@ -330,7 +367,7 @@ def _drop_stale_checkpoints(ckpt_dir: Path, fp: str, resume: bool) -> None:
                 log.warning("deleting old checkpoints in %s (%s); training starts afresh", ckpt_dir, why)
             shutil.rmtree(ckpt_dir)
     ckpt_dir.mkdir(parents=True, exist_ok=True)
-    write_json(fp_file, {"fingerprint": fp})
+    write_json(fp_file, {"fingerprint": fp, "world_size": world_size})
 
 
 def training_arguments(tp: TrainingParams, ckpt_dir: Path, has_eval: bool, device: str) -> Any:
@@ -492,7 +529,7 @@ def train_student(
     trainable, total = _count_params(model)
     device = pick_device(params.models.device)
     args = training_arguments(tp, ckpt_dir, bool(eval_ex), device)
-    resume_from = _prepare_checkpoints(ckpt_dir, fp, resume, args.process_index == 0)
+    resume_from = _prepare_checkpoints(ckpt_dir, fp, resume, args.process_index == 0, args.world_size)
     if resume_from is None and args.process_index == 0:
         log_path.unlink(missing_ok=True)
 
@@ -541,6 +578,7 @@ def train_student(
         total_params=total,
         final_train_loss=_last(rows, "loss"),
         final_eval_loss=_last(rows, "eval_loss"),
+        num_processes=args.world_size,
     )
     if trainer.is_world_process_zero():
         write_json(out / SUMMARY_FILE, result.as_dict())

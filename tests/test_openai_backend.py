@@ -115,3 +115,55 @@ def test_retries_with_backoff_on_503_and_429(tmp_path):
         assert _Flaky.calls == 3
     finally:
         server.shutdown()
+
+
+class _RejectsLong(BaseHTTPRequestHandler):
+    """Answers "ok", except HTTP 400 (like vLLM for a prompt over its context) when a message says LONG."""
+
+    calls = 0
+
+    def do_POST(self):  # noqa: N802 (http.server's name)
+        type(self).calls += 1
+        req = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        if any("LONG" in m["content"] for m in req["messages"]):
+            body = json.dumps({"object": "error", "message": "maximum context length is 4096 tokens"})
+            status = 400
+        else:
+            body = json.dumps(
+                {
+                    "id": "x", "object": "chat.completion", "created": 0, "model": "m",
+                    "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": "ok"}}],
+                    "usage": {"prompt_tokens": 3, "completion_tokens": 1, "total_tokens": 4},
+                }
+            )  # fmt: skip
+            status = 200
+        data = body.encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, *args):
+        pass
+
+
+def test_a_rejected_request_is_a_counted_uncached_failure_not_a_stop(tmp_path):
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _RejectsLong)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/v1"
+        t = make_teacher(_params(tmp_path, url, "m", max_retries=3, timeout_s=5))
+        assert t.chat(["hi", "LONG text", "bye"], GREEDY, desc="step") == ["ok", "", "ok"]
+        assert _RejectsLong.calls == 3, "a 400 is final: it must not be retried"
+        usage = t.usage.as_dict()
+        assert usage["failed"] == 1 and usage["cache_misses"] == 2
+        assert usage["by_step"]["step"]["failed"] == 1
+        assert "HTTP 400" in usage["failure_examples"][0] and "context length" in usage["failure_examples"][0]
+        assert ResponseCache(tmp_path / "responses.sqlite").count() == 2  # the failure is not cached
+
+        again = make_teacher(_params(tmp_path, url, "m", max_retries=3, timeout_s=5))
+        assert again.chat(["hi", "LONG text", "bye"], GREEDY) == ["ok", "", "ok"]
+        assert _RejectsLong.calls == 4, "the rerun asks again only for the rejected request"
+    finally:
+        server.shutdown()

@@ -41,7 +41,8 @@ def test_ci_runs_the_readme_test_command():
     ]
     assert ci[-1] == "make test"
     makefile = (ROOT / "Makefile").read_text()
-    assert re.search(r"^test: setup$", makefile, flags=re.M) and re.search(
+    # make test also builds .venv-vllm, for the real vLLM server test (tests/test_vllm_server.py).
+    assert re.search(r"^test: setup vllm-env$", makefile, flags=re.M) and re.search(
         r"^run: setup$", makefile, flags=re.M
     )
 

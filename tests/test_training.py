@@ -239,7 +239,7 @@ def test_checkpoints_of_other_params_are_dropped(tmp_path) -> None:
     assert (ckpt / "checkpoint-2").is_dir()  # same params and data: kept for resuming
     _drop_stale_checkpoints(ckpt, "new", resume=True)
     assert not (ckpt / "checkpoint-2").exists()
-    assert read_json(ckpt / FINGERPRINT_FILE) == {"fingerprint": "new"}
+    assert read_json(ckpt / FINGERPRINT_FILE) == {"fingerprint": "new", "world_size": 1}
 
 
 @pytest.mark.slow
