@@ -211,9 +211,10 @@ def _affinity(x: np.ndarray, counts: Sequence[int], cp: ClusteringParams) -> dic
         )
         if abs(fit.exemplars.size - target) > tolerance:
             notes.append(
-                f"the preference search stopped after clustering.target_max_steps={cp.target_max_steps} "
-                f"runs without reaching {target} +- {tolerance} clusters; raise target_max_steps or "
-                "target_tolerance"
+                f"the preference search ended after {len(found)} runs without reaching {target} +- "
+                f"{tolerance} clusters (clustering.target_max_steps={cp.target_max_steps}, or the count "
+                "jumps over the target between close preferences); it uses the closest count. Raise "
+                "clustering.target_tolerance or target_max_steps"
             )
     if fit.exemplars.size == 0:
         raise ClusteringError(

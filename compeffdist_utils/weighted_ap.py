@@ -197,8 +197,9 @@ def search_preference(
     over orders of magnitude, so the bracket is bisected geometrically (``-sqrt(lo * hi)``). It starts
     at [most negative, least negative] off-diagonal similarity; frequency weighting can need a lower
     preference than any similarity, so the lower end is doubled until it gives at most ``target``
-    clusters. Returns the best preference, its fit and every step (for the notebook's curve): the
-    closest count, a converged run before a non-converged one.
+    clusters. It stops within ``tolerance``, after ``max_steps`` runs, or when the bracket is 0.1% wide
+    (the count jumped over the target). Returns the best preference, its fit and every step (for the
+    notebook's curve): the closest count, a converged run before a non-converged one.
     """
     n = s.shape[0]
     off = s[~np.eye(n, dtype=bool)]
@@ -222,7 +223,8 @@ def search_preference(
     while k_lo > target and not done():
         hi, lo = lo, lo * 2
         k_lo = evaluate(lo)
-    while not done():
+    # AP's count can jump over the target between two close preferences: stop when the bracket is tight.
+    while not done() and lo / hi > 1 + 1e-3:
         mid = -math.sqrt(lo * hi)
         if evaluate(mid) < target:
             lo = mid
