@@ -116,10 +116,9 @@ def extra_copies(counts: Sequence[int], weighting: bool) -> np.ndarray:
     return np.array([int(math.log1p(c)) for c in counts], dtype=int)
 
 
-def _expand(x: np.ndarray, extra: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Originals first, then their copies; returns the points and each point's original index."""
-    origin = np.concatenate([np.arange(len(x)), np.repeat(np.arange(len(x)), extra)])
-    return x[origin], origin
+def _origin(extra: np.ndarray) -> np.ndarray:
+    """The original index of every point of the repeated set: originals first, then their copies."""
+    return np.concatenate([np.arange(len(extra)), np.repeat(np.arange(len(extra)), extra)])
 
 
 def similarity(x: np.ndarray) -> np.ndarray:
@@ -135,7 +134,7 @@ def _repeated_ap(s: np.ndarray, multiplicity: np.ndarray, preference: float, cp:
     from sklearn.exceptions import ConvergenceWarning
 
     n = len(s)
-    origin = np.concatenate([np.arange(n), np.repeat(np.arange(n), multiplicity - 1)])
+    origin = _origin(multiplicity - 1)
     ap = AffinityPropagation(
         affinity="precomputed",
         damping=cp.damping,
@@ -245,7 +244,7 @@ def _fit_labels(x: np.ndarray, counts: Sequence[int], cp: ClusteringParams) -> d
         return _affinity(x, counts, cp)
     from sklearn.cluster import AgglomerativeClustering, KMeans
 
-    points, _ = _expand(x, extra_copies(counts, cp.frequency_weighting))
+    points = x[_origin(extra_copies(counts, cp.frequency_weighting))]
     info: dict[str, Any] = {"n_fit_points": len(points), "notes": [], "converged": True, "n_iter": None}
     n = len(x)
     k = min(cp.n_clusters, n)
