@@ -2,11 +2,17 @@
 
 Only the attribute *name* is embedded. The paper's clustering is Affinity Propagation on the negative
 squared Euclidean similarity of the (normalised) name vectors, with a preference at a low percentile of
-that similarity matrix so that few clusters form, and with frequent attributes given more weight by
-repeating each vector ``int(log1p(count))`` extra times before fitting. Repeated copies are identical
-points, so they always land in their original's cluster; labels are read back for the originals.
-k-means and agglomerative (Ward) clustering are offered as the alternatives the authors also tried;
-they see the same repeated points, which for them is the same as weighting by ``1 + int(log1p(count))``.
+the names' similarity matrix so that few clusters form, and with frequent attributes given more weight
+by repeating each vector ``int(log1p(count))`` extra times. The kit runs that weighting as AP with
+multiplicities on the unique names (:mod:`.weighted_ap`, derivation there), which gives the repeated
+points' clusters at a fraction of the time and memory; ``clustering.ap_solver: repeated`` materialises
+the copies as the authors did.
+
+The preference percentile is tied to the embedder's geometry (the paper's 0.5 suits UAE-Large-V1; with
+MiniLM the same percentile leaves near-synonyms apart). ``clustering.target_clusters`` instead searches
+the preference that gives a requested number of clusters, so the granularity is the same whatever the
+embedder. k-means and agglomerative (Ward) clustering are offered as the alternatives the authors also
+tried; they see the repeated points, which for them is weighting by ``1 + int(log1p(count))``.
 
 Clusters are ordered by total attribute count (the sum of their members' counts) and numbered
 0..K-1 in that order, so cluster 0 is the perspective the teacher mentioned most often.
@@ -14,11 +20,10 @@ Clusters are ordered by total attribute count (the sum of their members' counts)
 
 from __future__ import annotations
 
-import csv
 import math
-import os
 import warnings
 from collections.abc import Sequence
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -27,22 +32,13 @@ from pydantic import BaseModel
 
 from .array_cache import array_key, cached_array
 from .code_hash import code_hash
-from .config import ClusteringParams
-from .io import DataFileError, iter_jsonl_numbered
-
-
-class InventoryError(ValueError):
-    """An attribute inventory that cannot be used; the message names the file and the problem."""
+from .config import ClusteringParams, Params
+from .inventory import InventoryEntry, load_inventory
+from .weighted_ap import APFit, search_preference, weighted_affinity_propagation
 
 
 class ClusteringError(ValueError):
     """Clustering that cannot run or produced no clusters; the message says what to change."""
-
-
-class InventoryEntry(BaseModel):
-    attr: str
-    count: int
-    top_description: str | None = None
 
 
 class ClusterMember(BaseModel):
@@ -67,72 +63,17 @@ class ClusteringResult(BaseModel):
     method: str
     converged: bool = True
     n_iter: int | None = None
-    n_fit_points: int  # points after frequency weighting
+    n_fit_points: int  # points after frequency weighting (represented, not materialised, when weighted)
     notes: list[str] = []
+    preference: float | None = None  # AP's preference actually used
+    target_clusters: int | None = None  # the count the preference search aimed at
+    search: list[dict[str, Any]] = []  # the search's runs: {preference, n_clusters, converged, n_iter}
+    convergence_warning: str | None = None  # set when AP did not converge: what happened, what to change
 
 
 # ---------------------------------------------------------------------------------------------------
-# Inventory input
+# Inventory input (formats: .inventory)
 # ---------------------------------------------------------------------------------------------------
-
-_REQUIRED = ("attr", "count")
-
-
-def _entry(raw: dict[str, Any], where: str) -> InventoryEntry:
-    missing = [c for c in _REQUIRED if c not in raw]
-    if missing:
-        raise InventoryError(f"{where}: missing column(s) {missing}; an inventory needs {list(_REQUIRED)}")
-    attr = str(raw["attr"] or "").strip()
-    if not attr:
-        raise InventoryError(f"{where}: empty 'attr'")
-    try:
-        count_f = float(raw["count"])
-    except (TypeError, ValueError):
-        raise InventoryError(f"{where}: 'count' must be a whole number, got {raw['count']!r}") from None
-    if not count_f.is_integer() or count_f < 0:
-        raise InventoryError(f"{where}: 'count' must be a whole number >= 0, got {raw['count']!r}")
-    desc = raw.get("top_description")
-    return InventoryEntry(attr=attr, count=int(count_f), top_description=str(desc) if desc else None)
-
-
-def load_inventory(path: str | Path) -> list[InventoryEntry]:
-    """Read an ``{attr, count}`` inventory from JSONL (``.jsonl``/``.json``) or CSV (``.csv``).
-
-    Extra columns are ignored except ``top_description``, which the notebooks show when present.
-    A repeated ``attr`` is an error rather than a silent merge: it usually means the file was built
-    without normalising names, and summing its counts would hide that.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise InventoryError(f"inventory file not found: {path}")
-    suffix = path.suffix.lower()
-    rows: list[tuple[str, dict[str, Any]]] = []
-    if suffix in (".jsonl", ".json"):
-        try:
-            rows = [(f"{path}:{lineno}", rec) for lineno, rec in iter_jsonl_numbered(path)]
-        except DataFileError as err:
-            raise InventoryError(f"{err}; an inventory has one {{attr, count}} object per line") from None
-    elif suffix == ".csv":
-        with path.open(encoding="utf-8", newline="") as fh:
-            reader = csv.DictReader(fh)
-            header = reader.fieldnames or []
-            missing = [c for c in _REQUIRED if c not in header]
-            if missing:
-                raise InventoryError(
-                    f"{path}: missing column(s) {missing} in the header {header}; "
-                    f"an inventory needs {list(_REQUIRED)}"
-                )
-            rows = [(f"{path}:{i}", rec) for i, rec in enumerate(reader, 2)]
-    else:
-        raise InventoryError(f"{path}: unsupported inventory format {suffix!r}; use .jsonl or .csv")
-    entries = [_entry(rec, where) for where, rec in rows]
-    seen: dict[str, int] = {}
-    for e in entries:
-        seen[e.attr] = seen.get(e.attr, 0) + 1
-    dups = sorted(a for a, n in seen.items() if n > 1)
-    if dups:
-        raise InventoryError(f"{path}: attribute(s) listed more than once: {dups[:10]}")
-    return entries
 
 
 def resolve_inventory(
@@ -176,20 +117,25 @@ def extra_copies(counts: Sequence[int], weighting: bool) -> np.ndarray:
     return np.array([int(math.log1p(c)) for c in counts], dtype=int)
 
 
-def _expand(x: np.ndarray, extra: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Originals first, then their copies; returns the points and each point's original index."""
-    origin = np.concatenate([np.arange(len(x)), np.repeat(np.arange(len(x)), extra)])
-    return x[origin], origin
+def _origin(extra: np.ndarray) -> np.ndarray:
+    """The original index of every point of the repeated set: originals first, then their copies."""
+    return np.concatenate([np.arange(len(extra)), np.repeat(np.arange(len(extra)), extra)])
 
 
-def _affinity(points: np.ndarray, cp: ClusteringParams) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
-    """Labels and exemplar indices of the points, plus iterations, convergence and notes."""
-    from sklearn.cluster import AffinityPropagation
-    from sklearn.exceptions import ConvergenceWarning
+def similarity(x: np.ndarray) -> np.ndarray:
+    """Negative squared Euclidean distances of the rows (float64: AP's messages are sums of them)."""
     from sklearn.metrics.pairwise import euclidean_distances
 
-    s = -euclidean_distances(points, squared=True)
-    preference = float(np.percentile(s, cp.preference_percentile))
+    return -euclidean_distances(np.asarray(x, dtype=np.float64), squared=True)
+
+
+def _repeated_ap(s: np.ndarray, multiplicity: np.ndarray, preference: float, cp: ClusteringParams) -> APFit:
+    """The authors' formulation: scikit-learn AP on the materialised copies, read back for the names."""
+    from sklearn.cluster import AffinityPropagation
+    from sklearn.exceptions import ConvergenceWarning
+
+    n = len(s)
+    origin = _origin(multiplicity - 1)
     ap = AffinityPropagation(
         affinity="precomputed",
         damping=cp.damping,
@@ -197,54 +143,120 @@ def _affinity(points: np.ndarray, cp: ClusteringParams) -> tuple[np.ndarray, np.
         convergence_iter=cp.convergence_iter,
         preference=preference,
         random_state=cp.random_state,
-        copy=False,  # s is ours: saves one n x n matrix
+        copy=False,  # the expanded matrix is ours: saves one N x N matrix
     )
-    notes = []
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        ap.fit(s)
+        ap.fit(s[np.ix_(origin, origin)])
     converged = not any(issubclass(w.category, ConvergenceWarning) for w in caught)
-    if len(ap.cluster_centers_indices_) == 0:
+    centres = np.asarray(ap.cluster_centers_indices_, dtype=int)
+    if centres.size == 0:
+        return APFit(np.full(n, -1), centres, int(ap.n_iter_), converged)
+    used, labels = np.unique(ap.labels_[:n], return_inverse=True)
+    return APFit(labels, origin[centres[used]], int(ap.n_iter_), converged)
+
+
+def _target(cp: ClusteringParams, n: int) -> int | None:
+    """``clustering.target_clusters`` as a count for ``n`` names (a fraction is rounded, at least 1)."""
+    if cp.target_clusters is None:
+        return None
+    if isinstance(cp.target_clusters, float):
+        return max(1, round(cp.target_clusters * n))
+    return min(cp.target_clusters, n)
+
+
+def convergence_advice(cp: ClusteringParams, fit: APFit) -> str:
+    """What a non-converged AP run means and what to change (shown in the notebook, kept in the manifest)."""
+    return (
+        f"Affinity Propagation did not converge in max_iter={cp.max_iter} iterations "
+        f"(damping {cp.damping}): its {fit.exemplars.size} exemplars were still changing, so the clusters "
+        "may be unstable. Raise clustering.max_iter (e.g. 2000), raise clustering.damping (e.g. 0.95), "
+        "or choose the granularity with clustering.target_clusters instead of a percentile."
+    )
+
+
+def _affinity(x: np.ndarray, counts: Sequence[int], cp: ClusteringParams) -> dict[str, Any]:
+    """AP labels for the names plus iterations, convergence, preference, search and notes."""
+    n = len(x)
+    s = similarity(x)
+    m = 1 + extra_copies(counts, cp.frequency_weighting)
+
+    def run(preference: float) -> APFit:
+        if cp.ap_solver == "repeated":
+            return _repeated_ap(s, m, preference, cp)
+        return weighted_affinity_propagation(
+            s, m, preference, damping=cp.damping, max_iter=cp.max_iter,
+            convergence_iter=cp.convergence_iter, random_state=cp.random_state,
+        )  # fmt: skip
+
+    notes: list[str] = []
+    target = _target(cp, n)
+    steps: list[dict[str, Any]] = []
+    if target is None:
+        # The percentile is taken over the names' own similarity matrix, as the authors' script does.
+        preference = float(np.percentile(s, cp.preference_percentile))
+        fit = run(preference)
+        notes.append(
+            f"preference = {preference:.4f} (percentile {cp.preference_percentile} of the similarities)"
+        )
+    else:
+        tolerance = round(cp.target_tolerance * target)
+        preference, fit, found = search_preference(
+            run, s, target, tolerance=tolerance, max_steps=cp.target_max_steps
+        )
+        steps = [asdict(step) for step in found]
+        notes.append(
+            f"preference = {preference:.4f}: {fit.exemplars.size} clusters for a target of {target} "
+            f"(+-{tolerance}), found in {len(found)} AP runs"
+        )
+        if abs(fit.exemplars.size - target) > tolerance:
+            notes.append(
+                f"the preference search ended after {len(found)} runs without reaching {target} +- "
+                f"{tolerance} clusters (clustering.target_max_steps={cp.target_max_steps}, or the count "
+                "jumps over the target between close preferences); it uses the closest count. Raise "
+                "clustering.target_tolerance or target_max_steps"
+            )
+    if fit.exemplars.size == 0:
         raise ClusteringError(
             f"Affinity Propagation did not converge in max_iter={cp.max_iter} iterations and found no "
             "clusters; raise clustering.max_iter, change clustering.damping, or use method 'kmeans'"
         )
-    if not converged:
-        msg = (
-            f"Affinity Propagation did not converge in max_iter={cp.max_iter} iterations; its "
-            f"{len(ap.cluster_centers_indices_)} clusters may be unstable (raise clustering.max_iter)"
-        )
-        warnings.warn(msg, stacklevel=3)
-        notes.append(msg)
-    notes += [str(w.message) for w in caught if not issubclass(w.category, ConvergenceWarning)]
-    notes.append(f"preference = {preference:.4f} (percentile {cp.preference_percentile} of the similarities)")
-    info = {"n_iter": int(ap.n_iter_), "converged": converged, "notes": notes}
-    return ap.labels_, np.asarray(ap.cluster_centers_indices_), info
+    advice = None if fit.converged else convergence_advice(cp, fit)
+    if advice:
+        warnings.warn(advice, stacklevel=3)
+        notes.insert(0, advice)
+    return {
+        "labels": fit.labels,
+        "exemplars": {lab: int(ex) for lab, ex in enumerate(fit.exemplars)},
+        "n_iter": fit.n_iter,
+        "converged": fit.converged,
+        "notes": notes,
+        "preference": preference,
+        "target_clusters": target,
+        "search": steps,
+        "convergence_warning": advice,
+        "n_fit_points": int(m.sum()),
+    }
 
 
-def _fit_labels(
-    x: np.ndarray, counts: Sequence[int], cp: ClusteringParams
-) -> tuple[np.ndarray, dict[str, Any]]:
+def _fit_labels(x: np.ndarray, counts: Sequence[int], cp: ClusteringParams) -> dict[str, Any]:
     """Labels for the original points plus fit details (exemplar per label for AP)."""
-    points, origin = _expand(x, extra_copies(counts, cp.frequency_weighting))
+    if cp.method == "affinity":
+        return _affinity(x, counts, cp)
+    from sklearn.cluster import AgglomerativeClustering, KMeans
+
+    points = x[_origin(extra_copies(counts, cp.frequency_weighting))]
     info: dict[str, Any] = {"n_fit_points": len(points), "notes": [], "converged": True, "n_iter": None}
     n = len(x)
-    if cp.method == "affinity":
-        labels, centers, ap_info = _affinity(points, cp)
-        info.update(ap_info)
-        info["exemplars"] = {int(labels[c]): int(origin[c]) for c in centers}
+    k = min(cp.n_clusters, n)
+    if k < cp.n_clusters:
+        info["notes"].append(f"n_clusters={cp.n_clusters} capped at the number of attributes ({n})")
+    if cp.method == "kmeans":
+        model: Any = KMeans(n_clusters=k, random_state=cp.random_state, n_init=10)
     else:
-        from sklearn.cluster import AgglomerativeClustering, KMeans
-
-        k = min(cp.n_clusters, n)
-        if k < cp.n_clusters:
-            info["notes"].append(f"n_clusters={cp.n_clusters} capped at the number of attributes ({n})")
-        if cp.method == "kmeans":
-            model: Any = KMeans(n_clusters=k, random_state=cp.random_state, n_init=10)
-        else:
-            model = AgglomerativeClustering(n_clusters=k, linkage="ward")
-        labels = model.fit_predict(points)
-    return np.asarray(labels[:n]), info
+        model = AgglomerativeClustering(n_clusters=k, linkage="ward")
+    info["labels"] = np.asarray(model.fit_predict(points))[:n]
+    return info
 
 
 def _central_member(x: np.ndarray, members: np.ndarray, counts: np.ndarray) -> int:
@@ -274,7 +286,8 @@ def cluster_inventory(
             "exemplars": {0: 0},
         }
     else:
-        labels, info = _fit_labels(vectors, counts.tolist(), cp)
+        info = _fit_labels(vectors, counts.tolist(), cp)
+        labels = info["labels"]
     exemplars: dict[int, int] = info.get("exemplars", {})
 
     clusters_raw = []
@@ -316,7 +329,35 @@ def cluster_inventory(
         n_iter=info["n_iter"],
         n_fit_points=info["n_fit_points"],
         notes=info["notes"],
+        preference=info.get("preference"),
+        target_clusters=info.get("target_clusters"),
+        search=info.get("search", []),
+        convergence_warning=info.get("convergence_warning"),
     )
+
+
+def cluster_file(
+    path: str | Path, *, embedder: str | None = None, params: Params | None = None, **clustering: Any
+) -> ClusteringResult:
+    """Cluster an inventory file in one call, e.g. the authors' released inventory::
+
+        from compeffdist_utils.clustering import cluster_file, cluster_table
+        result = cluster_file("attributes.json", target_clusters=180)
+        cluster_table(result.clusters).head(20)
+
+    ``embedder`` defaults to ``params.models.embedder`` (the embedded MiniLM); keyword arguments
+    override ``params.clustering`` fields. No stage-01 output is needed.
+    """
+    from .config import params_from_dict
+    from .models import embed_texts
+
+    params = params or params_from_dict({})
+    cp = ClusteringParams.model_validate({**params.clustering.model_dump(), **clustering})
+    entries = load_inventory(path)
+    if not entries:
+        raise ClusteringError(f"the inventory file {path} holds no attributes")
+    vectors = embed_texts(embedder or params.models.embedder, [e.attr for e in entries], params)
+    return cluster_inventory(entries, vectors, cp)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -367,77 +408,3 @@ def assignment_records(
         {"attr": e.attr, "count": e.count, "cluster_id": lab, "x": float(p[0]), "y": float(p[1])}
         for e, lab, p in zip(entries, result.labels, xy, strict=True)
     ]
-
-
-# ---------------------------------------------------------------------------------------------------
-# Showing clusters in a notebook
-# ---------------------------------------------------------------------------------------------------
-
-
-def cluster_table(clusters: Sequence[Cluster], top_attrs: int = 6) -> Any:
-    """A pandas table: one row per cluster with its exemplar and most frequent attributes."""
-    import pandas as pd
-
-    return pd.DataFrame(
-        [
-            {
-                "cluster_id": c.cluster_id,
-                "size": c.size,
-                "total_count": c.total_count,
-                "exemplar": c.exemplar,
-                "top attributes (count)": ", ".join(
-                    f"{m.attr} ({m.count})" for m in c.attributes[:top_attrs]
-                ),
-            }
-            for c in clusters
-        ]
-    ).set_index("cluster_id")
-
-
-def members_table(cluster: Cluster) -> Any:
-    import pandas as pd
-
-    return pd.DataFrame([m.model_dump() for m in cluster.attributes]).rename(
-        columns={"top_description": "typical description"}
-    )
-
-
-# Set in the kernel's environment by jupyter_server (JupyterLab, Notebook 7) and by VS Code; papermill,
-# nbclient and nbconvert start kernels without them.
-_FRONTEND_ENV = ("JPY_SESSION_NAME", "VSCODE_PID")
-
-
-def interactive_frontend() -> bool:
-    """True in a Jupyter kernel that a live front-end started, where a widget can be used.
-
-    Headless runs (papermill, nbmake) get False and show only the static table, which is always shown.
-    """
-    try:
-        from IPython import get_ipython
-    except ImportError:
-        return False
-    shell = get_ipython()
-    in_kernel = shell is not None and type(shell).__name__ == "ZMQInteractiveShell"
-    return in_kernel and any(os.environ.get(v) for v in _FRONTEND_ENV)
-
-
-def explorer_widget(clusters: Sequence[Cluster]) -> Any:
-    """A dropdown (cluster -> its attributes with counts and typical descriptions)."""
-    import ipywidgets as widgets
-    from IPython.display import display
-
-    options = [
-        (f"{c.cluster_id}: {c.exemplar} ({c.size} attrs, {c.total_count} mentions)", i)
-        for i, c in enumerate(clusters)
-    ]
-    dropdown = widgets.Dropdown(options=options, description="cluster", layout=widgets.Layout(width="70%"))
-    out = widgets.Output()
-
-    def show(change: Any = None) -> None:
-        out.clear_output()
-        with out:
-            display(members_table(clusters[dropdown.value]))
-
-    dropdown.observe(show, names="value")
-    show()
-    return widgets.VBox([dropdown, out])

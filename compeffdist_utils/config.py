@@ -142,9 +142,36 @@ class ClusteringParams(_Section):
     n_clusters: int = Field(default=100, ge=1, description="k for kmeans / agglomerative.")
     frequency_weighting: bool = True
     inventory_file: str | None = Field(
-        default=None, description="Cluster an {attr, count} JSONL/CSV inventory instead of stage 01's."
+        default=None,
+        description="Cluster an inventory file (authors' JSON array, {attr, count} JSONL or CSV) instead of "
+        "stage 01's.",
     )
     projection: Literal["umap", "pca"] = "umap"
+    target_clusters: int | float | None = Field(
+        default=0.1,
+        description="AP: search the preference that gives this many clusters (an integer, or a fraction of "
+        "the inventory: 0.1 ~ the paper's 180 of 1,785); null uses preference_percentile.",
+    )
+    target_tolerance: float = Field(
+        default=0.05, ge=0.0, lt=1.0, description="Accept a cluster count within this fraction of the target."
+    )
+    target_max_steps: int = Field(default=20, ge=1, description="AP runs the preference search may make.")
+    ap_solver: Literal["weighted", "repeated"] = Field(
+        default="weighted",
+        description="Frequency weighting as AP with multiplicities on the unique names, or on materialised "
+        "repeated points (the authors' formulation: ~16x the memory; for checks).",
+    )
+
+    @field_validator("target_clusters")
+    @classmethod
+    def _count_or_fraction(cls, v: int | float | None) -> int | float | None:
+        if isinstance(v, float) and not 0.0 < v < 1.0:
+            raise ValueError(
+                "a fraction of the inventory must lie strictly between 0 and 1; or give an integer"
+            )
+        if isinstance(v, int) and v < 1:
+            raise ValueError("the number of clusters must be >= 1")
+        return v
 
 
 class InstructionsParams(_Section):

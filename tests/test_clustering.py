@@ -9,19 +9,15 @@ import pytest
 
 from compeffdist_utils.clustering import (
     ClusteringError,
-    InventoryEntry,
-    InventoryError,
     assignment_records,
     cluster_inventory,
-    cluster_table,
-    explorer_widget,
     extra_copies,
-    interactive_frontend,
-    load_inventory,
     project_2d,
     resolve_inventory,
 )
+from compeffdist_utils.clustering_report import cluster_table, explorer_widget, interactive_frontend
 from compeffdist_utils.config import ClusteringParams
+from compeffdist_utils.inventory import InventoryEntry, InventoryError, load_inventory
 
 
 def blobs(n_blobs=4, per_blob=5, dim=16, seed=0):
@@ -45,7 +41,7 @@ def groups(result):
 
 
 BLOB_GROUPS = {frozenset(range(b * 5, b * 5 + 5)) for b in range(4)}
-AP = ClusteringParams(preference_percentile=10.0)
+AP = ClusteringParams(preference_percentile=10.0, target_clusters=None)
 
 
 # -- Affinity Propagation -----------------------------------------------------------------------------
@@ -67,7 +63,7 @@ def test_extra_copies_are_int_log1p_of_the_count():
     x = blobs()
     counts = [1000] + [1] * 19
     assert cluster_inventory(entries_for(counts), x, AP).n_fit_points == 20 + 6
-    unweighted = ClusteringParams(preference_percentile=10.0, frequency_weighting=False)
+    unweighted = ClusteringParams(preference_percentile=10.0, target_clusters=None, frequency_weighting=False)
     assert cluster_inventory(entries_for(counts), x, unweighted).n_fit_points == 20
 
 
@@ -77,7 +73,7 @@ def test_frequency_weighting_makes_the_frequent_attribute_the_exemplar():
     x = np.array([[0.0, 0.0], [0.5, 0.0], [1.0, 0.0]])
     entries = [InventoryEntry(attr="heavy", count=1000), InventoryEntry(attr="mid", count=1),
                InventoryEntry(attr="far", count=1)]  # fmt: skip
-    low_pref = {"preference_percentile": 0.0}
+    low_pref = {"preference_percentile": 0.0, "target_clusters": None}
     plain = cluster_inventory(entries, x, ClusteringParams(frequency_weighting=False, **low_pref))
     weighted = cluster_inventory(entries, x, ClusteringParams(frequency_weighting=True, **low_pref))
     assert [c.exemplar for c in plain.clusters] == ["mid"]
@@ -101,14 +97,18 @@ def test_clusters_are_ordered_by_total_count_and_numbered_from_zero():
 
 def test_non_convergence_warns_and_is_reported():
     with pytest.warns(UserWarning, match="did not converge"):
-        result = cluster_inventory(entries_for([3] * 20), blobs(), ClusteringParams(max_iter=10, damping=0.5))
+        result = cluster_inventory(
+            entries_for([3] * 20), blobs(), ClusteringParams(max_iter=10, damping=0.5, target_clusters=None)
+        )
     assert result.converged is False
     assert any("did not converge" in n for n in result.notes)
 
 
 def test_no_clusters_at_all_is_a_clear_error():
     with pytest.raises(ClusteringError, match="raise clustering.max_iter"):
-        cluster_inventory(entries_for([3] * 20), blobs(), ClusteringParams(max_iter=5, damping=0.9))
+        cluster_inventory(
+            entries_for([3] * 20), blobs(), ClusteringParams(max_iter=5, damping=0.9, target_clusters=None)
+        )
 
 
 # -- alternatives ------------------------------------------------------------------------------------
@@ -177,14 +177,21 @@ def test_load_inventory_jsonl_and_csv(tmp_path):
 @pytest.mark.parametrize(
     ("name", "content", "message"),
     [
-        ("a.csv", "name,count\ntone,3\n", r"missing column\(s\) \['attr'\]"),
-        ("a.jsonl", '{"attr": "tone"}\n', r"a.jsonl:1: missing column\(s\) \['count'\]"),
+        ("a.csv", "label,count\ntone,3\n", r"missing column\(s\) \['attr'\]"),
+        ("a.jsonl", '{"attr": "tone"}\n', r"a.jsonl:1: missing field\(s\) \['count'\]"),
         ("a.jsonl", '{"attr": "tone", "count": "many"}\n', "'count' must be a whole number"),
         ("a.csv", "attr,count\ntone,2.5\n", r"a.csv:2: 'count' must be a whole number >= 0"),
         ("a.csv", "attr,count\ntone,-1\n", "whole number >= 0"),
         ("a.csv", "attr,count\n,4\n", "empty 'attr'"),
         ("a.jsonl", '{"attr": "tone", "count": 1}\nnot json\n', "a.jsonl:2: not valid JSON"),
-        ("a.jsonl", "[1, 2]\n", "expected a JSON object"),
+        ("a.jsonl", "[1, 2]\n", "item 0 of the array is not"),
+        ("a.jsonl", "3\n", "expected a JSON object"),
+        ("a.json", '[{"attr": "tone", "count": 1},\n', "a.json: not valid JSON"),
+        (
+            "a.json",
+            '[{"idx": 0, "attr_names": ["tone"], "count": 1}]',
+            r"a.json: item 0: missing field\(s\) \['attr'\]",
+        ),
         ("a.csv", "attr,count\ntone,1\ntone,2\n", r"more than once: \['tone'\]"),
         ("a.parquet", "x", "unsupported inventory format"),
     ],
@@ -290,9 +297,6 @@ def test_real_embedder_groups_paraphrased_attribute_names(ci_params):
         entries_for([50, 10, 40, 5, 30, 8]), vectors, ClusteringParams(method="agglomerative", n_clusters=3)
     )
     assert groups(result) == {frozenset({0, 1}), frozenset({2, 3}), frozenset({4, 5})}
-    ap = cluster_inventory(
-        entries_for([50, 10, 40, 5, 30, 8]), vectors, ClusteringParams(preference_percentile=10)
-    )
-    # AP on the real vectors never splits a paraphrase pair.
-    for pair in ((0, 1), (2, 3), (4, 5)):
-        assert ap.labels[pair[0]] == ap.labels[pair[1]]
+    # AP at a requested granularity (the preference search) keeps every paraphrase pair together.
+    ap = cluster_inventory(entries_for([50, 10, 40, 5, 30, 8]), vectors, ClusteringParams(target_clusters=3))
+    assert groups(ap) == {frozenset({0, 1}), frozenset({2, 3}), frozenset({4, 5})}
