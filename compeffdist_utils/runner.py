@@ -9,36 +9,21 @@ name and error; what earlier stages wrote stays, and the manifest says which sta
 
 from __future__ import annotations
 
-import hashlib
-import json
 import platform
 import re
 import time
-from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 from .budget import budget_stop_path, read_budget_stop
-from .code_hash import stage_code_hash
-from .config import Params, load_params
+from .config import load_params
+from .fingerprints import StageInfo, discover_stages, stage_fingerprints
 from .io import write_json
 from .redaction import env_secrets, redact
 from .runlock import run_lock
 from .stage import find_project_root, read_manifest, read_stage_record, stage_record_path
 
-# The params sections each stage reads (by notebook number). A stage not listed depends on all params.
-STAGE_SECTIONS: dict[str, list[str]] = {
-    "00": ["corpus", "models"],
-    "01": ["models.teacher", "attributes"],
-    "02": ["models.embedder", "clustering"],
-    "03": ["models.teacher", "models.embedder", "instructions"],
-    "04": ["models.teacher", "distill_data"],
-    "05": ["models.student", "models.dtype", "difficulty", "selection"],
-    "06": ["models.student", "models.dtype", "training"],
-    "07": ["models.student", "models.teacher", "models.dtype", "evaluation"],
-    "08": ["models.student", "models.dtype", "selection", "training", "evaluation", "efficiency"],
-}
 REPORTED_PACKAGES = (
     "torch", "transformers", "peft", "accelerate", "sentence-transformers", "scikit-learn", "umap-learn",
     "numpy", "pandas", "papermill", "openai", "compeffdist-kit",
@@ -51,21 +36,6 @@ class RunError(RuntimeError):
 
 class BudgetStop(RunError):
     """A teacher stage stopped at ``params.budget``; the message gives the numbers and how to continue."""
-
-
-@dataclass
-class StageInfo:
-    name: str  # e.g. "01_attributes"
-    notebook: Path
-
-    @property
-    def number(self) -> str:
-        return self.name[:2]
-
-
-def discover_stages(notebooks_dir: Path) -> list[StageInfo]:
-    found = sorted(p for p in notebooks_dir.glob("[0-9][0-9]_*.ipynb"))
-    return [StageInfo(p.stem, p) for p in found]
 
 
 def select_stages(stages: list[StageInfo], spec: str | None) -> list[StageInfo]:
@@ -91,30 +61,6 @@ def select_stages(stages: list[StageInfo], spec: str | None) -> list[StageInfo]:
     if unknown:
         raise RunError(f"unknown stage(s) {unknown}; stages are {sorted(known)}")
     return [s for s in stages if s.number in wanted]
-
-
-def fingerprint(stage: StageInfo, params: Params, upstream: str) -> str:
-    sections = STAGE_SECTIONS.get(stage.number)
-    deps = {s: params.section_dump(s) for s in sections} if sections else params.model_dump(mode="json")
-    blob = json.dumps(
-        {
-            "nb": hashlib.sha256(stage.notebook.read_bytes()).hexdigest(),
-            "params": deps,
-            "code": stage_code_hash(stage.notebook),
-            "up": upstream,
-        },
-        sort_keys=True,
-    )
-    return hashlib.sha256(blob.encode()).hexdigest()[:16]
-
-
-def stage_fingerprints(stages: list[StageInfo], params: Params) -> dict[str, str]:
-    """Each stage's fingerprint for ``params``, chained so that an upstream change ripples down."""
-    out: dict[str, str] = {}
-    upstream = ""
-    for st in stages:
-        upstream = out[st.name] = fingerprint(st, params, upstream)
-    return out
 
 
 def check_run_dir(run_dir: Path, root: Path) -> None:

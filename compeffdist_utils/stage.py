@@ -108,7 +108,7 @@ class Stage:
             return None
         if entry.get("status") not in ("ok", "skipped"):
             return f"ended {entry.get('status')!r} in its last run, so its files may be from an older run"
-        from .runner import discover_stages, stage_fingerprints
+        from .fingerprints import discover_stages, stage_fingerprints
 
         expected = stage_fingerprints(discover_stages(find_project_root() / "notebooks"), self.params)
         if produced_by in expected and entry.get("fingerprint") != expected[produced_by]:

@@ -61,7 +61,7 @@ def test_an_edit_changes_the_hash_of_the_modules_that_import_it(tmp_path, monkey
 
 def test_editing_the_difficulty_score_reruns_05_and_what_follows(tmp_path, monkeypatch):
     from compeffdist_utils.config import load_params
-    from compeffdist_utils.runner import discover_stages, fingerprint
+    from compeffdist_utils.fingerprints import discover_stages, fingerprint
 
     copy = tmp_path / "compeffdist_utils"
     shutil.copytree(ch.PACKAGE_DIR, copy, ignore=shutil.ignore_patterns("__pycache__"))
