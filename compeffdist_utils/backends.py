@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import time
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
@@ -22,10 +23,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tqdm.auto import tqdm
-
 from .cache import CachedAnswer, ResponseCache, request_key
 from .config import DecodingParams, Params, TeacherParams
+from .progress import generation_meter, tqdm
 
 
 class TeacherUnavailableError(RuntimeError):
@@ -126,11 +126,16 @@ class TeacherBackend(ABC):
         fresh: dict[str, CachedAnswer] = {}
         if todo:
             items = list(todo.items())
+            t0, tokens = time.monotonic(), 0
             with tqdm(total=len(items), desc=f"{desc} ({len(found)} cached)", unit="req") as bar:
                 for i, answer in self._answer([r for _, r in items]):
                     key, req = items[i]
                     self.cache.put(key, self.backend_name, self.model, req.as_dict(), answer)
                     fresh[key] = answer
+                    tokens += answer.completion_tokens  # generated tokens per second: the teacher's speed
+                    bar.set_postfix_str(
+                        f"{tokens / max(time.monotonic() - t0, 1e-6):.0f} tok/s", refresh=False
+                    )
                     bar.update(1)
         out = []
         seen_fresh: set[str] = set()
@@ -210,7 +215,7 @@ class HFBackend(TeacherBackend):
                 batches[-1].append(i)
             else:
                 batches.append([i])
-        for batch in batches:
+        for b, batch in enumerate(batches, 1):
             dec = requests[batch[0]].decoding
             enc = tok([texts[i] for i in batch], return_tensors="pt", padding=True, add_special_tokens=False)
             enc = enc.to(model.device)
@@ -223,6 +228,11 @@ class HFBackend(TeacherBackend):
                 gen_kwargs.update(do_sample=True, temperature=dec.temperature, top_p=dec.top_p)
             else:
                 gen_kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
+            meter = generation_meter(
+                f"teacher batch {b}/{len(batches)} · token", dec.max_new_tokens, len(batch)
+            )
+            if meter is not None:
+                gen_kwargs["streamer"] = meter
             with torch.inference_mode():
                 out = model.generate(**enc, **gen_kwargs)
             new = out[:, enc["input_ids"].shape[1] :]

@@ -68,7 +68,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--force", action="store_true", help="rerun stages even when unchanged")
     run.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a param")
     run.add_argument("--run-dir", help="run folder (default reports/<run_name>)")
-    run.add_argument("--quiet", action="store_true", help="no per-cell progress bar")
+    run.add_argument(
+        "--quiet", action="store_true", help="one line per stage (no live progress of the running stage)"
+    )
     run.set_defaults(func=_cmd_run)
 
     val = sub.add_parser("validate", help="check a params file and print the resolved values")

@@ -27,7 +27,6 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from tqdm.auto import tqdm
 
 from .config import EvaluationParams, Params
 from .io import read_jsonl, write_jsonl
@@ -40,6 +39,7 @@ from .metrics import (
     opinion_from_strings,
     tuple_f1,
 )
+from .progress import tqdm
 from .sentibench import GROUPS, BenchDataset, Prompt, TaskSpec, build_prompts, test_subset
 
 STOP_STRINGS = ("\n\n", "\nSentence:")

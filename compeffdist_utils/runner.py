@@ -10,8 +10,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import platform
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
@@ -19,6 +22,7 @@ from typing import Any
 
 from .config import Params, load_params
 from .io import read_json, write_json
+from .progress import PROGRESS_ENV, ProgressTail
 from .stage import find_project_root, read_stage_record, stage_record_path
 
 # The params sections each stage reads (by notebook number). A stage not listed depends on all params.
@@ -37,6 +41,9 @@ REPORTED_PACKAGES = (
     "torch", "transformers", "peft", "accelerate", "sentence-transformers", "scikit-learn", "umap-learn",
     "numpy", "pandas", "papermill", "openai", "compeffdist-kit",
 )  # fmt: skip
+
+
+PROGRESS_DIR = ".progress"  # per stage, the progress events its kernel wrote (see progress.py)
 
 
 class RunError(RuntimeError):
@@ -98,8 +105,6 @@ def package_versions() -> dict[str, str]:
 
 
 def machine_info() -> dict[str, Any]:
-    import os
-
     info: dict[str, Any] = {
         "platform": platform.platform(),
         "python": platform.python_version(),
@@ -195,7 +200,8 @@ class Runner:
                 print(f"[{st.name}] skipped (inputs and params unchanged, outputs present)")
                 self._write_manifest(entries)
                 continue
-            print(f"[{st.name}] running ...", flush=True)
+            if progress:
+                print(f"[{st.name}] running ...", flush=True)
             record_file = stage_record_path(self.run_dir, st.name)
             record_file.unlink(missing_ok=True)
             out_nb = self.run_dir / "notebooks" / st.notebook.name
@@ -206,19 +212,20 @@ class Runner:
                 "fingerprint": fp,
             }
             try:
-                pm.execute_notebook(
-                    str(st.notebook),
-                    str(out_nb),
-                    parameters={
-                        "params_path": str(self.params_path),
-                        "run_dir": str(self.run_dir),
-                        "overrides": self.overrides,
-                    },
-                    cwd=str(st.notebook.parent),
-                    kernel_name="python3",
-                    progress_bar=progress,
-                    report_mode=False,
-                )
+                with _live_progress(self.run_dir, st.name, show=progress):
+                    pm.execute_notebook(
+                        str(st.notebook),
+                        str(out_nb),
+                        parameters={
+                            "params_path": str(self.params_path),
+                            "run_dir": str(self.run_dir),
+                            "overrides": self.overrides,
+                        },
+                        cwd=str(st.notebook.parent),
+                        kernel_name="python3",
+                        progress_bar=False,  # the stage's own progress lines replace the cell counter
+                        report_mode=False,
+                    )
             except Exception as err:  # papermill wraps the cell's exception
                 failure = _describe_failure(err)
                 entry.update(status="failed", seconds=round(time.time() - t0, 2), outputs=[], error=failure)
@@ -248,6 +255,27 @@ class Runner:
         from .report import build_report
 
         return build_report(self.run_dir)
+
+
+@contextmanager
+def _live_progress(run_dir: Path, stage: str, show: bool) -> Iterator[None]:
+    """Point the kernel at a fresh progress file and, when ``show``, print what it reports meanwhile."""
+    path = run_dir / PROGRESS_DIR / f"{stage}.jsonl"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.unlink(missing_ok=True)
+    before = os.environ.get(PROGRESS_ENV)
+    os.environ[PROGRESS_ENV] = str(path)  # the kernel papermill starts inherits the environment
+    try:
+        if show:
+            with ProgressTail(path, stage, printer=lambda line: print(line, flush=True)):
+                yield
+        else:
+            yield
+    finally:
+        if before is None:
+            os.environ.pop(PROGRESS_ENV, None)
+        else:
+            os.environ[PROGRESS_ENV] = before
 
 
 def _describe_failure(err: Exception) -> str:
