@@ -32,6 +32,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
     for st in manifest["stages"]:
         print(f"  {st['name']:<32} {st['status']:<8} {st['seconds']:>8.1f} s")
     print(f"report: {runner.run_dir / 'report.html'}")
+    if (runner.run_dir / "report.png").is_file():
+        print(f"report screenshot: {runner.run_dir / 'report.png'}")
     return 0
 
 

@@ -252,9 +252,13 @@ class Runner:
         return manifest
 
     def write_report(self) -> Path | None:
+        from .browser import screenshot_report
         from .report import build_report
 
-        return build_report(self.run_dir)
+        report = build_report(self.run_dir)
+        if report is not None:
+            screenshot_report(report)  # report.png, the top of the report, when Chromium is installed
+        return report
 
 
 @contextmanager
