@@ -25,7 +25,7 @@ from typing import Any
 
 from .cache import CachedAnswer, ResponseCache, request_key
 from .config import DecodingParams, Params, TeacherParams
-from .progress import generation_meter, tqdm
+from .progress import format_rate, generation_meter, tqdm
 
 
 class TeacherUnavailableError(RuntimeError):
@@ -133,9 +133,8 @@ class TeacherBackend(ABC):
                     self.cache.put(key, self.backend_name, self.model, req.as_dict(), answer)
                     fresh[key] = answer
                     tokens += answer.completion_tokens  # generated tokens per second: the teacher's speed
-                    bar.set_postfix_str(
-                        f"{tokens / max(time.monotonic() - t0, 1e-6):.0f} tok/s", refresh=False
-                    )
+                    rate = format_rate(tokens / max(time.monotonic() - t0, 1e-6))
+                    bar.set_postfix_str(f"{rate} tok/s", refresh=False)
                     bar.update(1)
         out = []
         seen_fresh: set[str] = set()

@@ -35,6 +35,11 @@ def report_progress(step: str, n: int | None = None, total: int | None = None, n
         fh.write(json.dumps(event) + "\n")
 
 
+def format_rate(per_second: float) -> str:
+    """Two significant digits for slow rates (a CPU teacher makes ~0.3 tok/s under load), none for fast."""
+    return f"{per_second:.0f}" if per_second >= 10 else f"{per_second:.2g}"
+
+
 class tqdm(_auto_tqdm):  # noqa: N801 - a drop-in for tqdm.auto.tqdm keeps its name
     """``tqdm.auto.tqdm`` that also reports its count, rate and postfix to the runner's file."""
 
@@ -51,7 +56,7 @@ class tqdm(_auto_tqdm):  # noqa: N801 - a drop-in for tqdm.auto.tqdm keeps its n
         self._last_report = now
         d = self.format_dict
         rate = d.get("rate") or (d["n"] / d["elapsed"] if d.get("elapsed") else None)
-        parts = [f"{rate:.1f} {d.get('unit', 'it')}/s"] if rate else []
+        parts = [f"{format_rate(rate)} {d.get('unit', 'it')}/s"] if rate else []
         if d.get("postfix"):
             parts.append(str(d["postfix"]))
         report_progress(str(d.get("prefix") or "progress"), int(d["n"]), d.get("total"), " · ".join(parts))
@@ -87,7 +92,9 @@ class GenerationMeter:
         if done and now - self._last >= _MIN_INTERVAL_S:
             self._last = now
             rate = done * self.batch / max(now - self._t0, 1e-6)
-            report_progress(self.step, done, self.max_new, f"{rate:.0f} tok/s (batch of {self.batch})")
+            report_progress(
+                self.step, done, self.max_new, f"{format_rate(rate)} tok/s (batch of {self.batch})"
+            )
 
     def end(self) -> None:
         """Called by ``generate`` when the batch is done; the finished request count follows."""

@@ -50,3 +50,21 @@ def test_tail_prints_steps_their_end_and_heartbeats(tmp_path):
 def test_format_event_reads_like_the_issue():
     event = {"step": "enumerate", "n": 12, "total": 24, "note": "19 tok/s"}
     assert format_event("01_attributes", event, 35.2) == "[01_attributes] · enumerate 12/24 · 19 tok/s · 35 s"
+
+
+def test_generation_meter_counts_tokens_inside_a_batch(tmp_path, monkeypatch):
+    from compeffdist_utils.progress import generation_meter
+
+    monkeypatch.delenv(PROGRESS_ENV, raising=False)
+    assert generation_meter("teacher batch 1/1 · token", 128, 8) is None  # outside the runner: no streamer
+    path = tmp_path / "p.jsonl"
+    monkeypatch.setenv(PROGRESS_ENV, str(path))
+    meter = generation_meter("teacher batch 1/1 · token", 128, 8)
+    meter.put("prompt ids")  # generate hands the prompt first: no token yet
+    assert not path.exists()
+    meter._t0 -= 2.0  # as if the first token took two seconds
+    meter.put("token 1")
+    meter.end()
+    (event,) = [json.loads(line) for line in path.read_text().splitlines()]
+    assert event["step"] == "teacher batch 1/1 · token" and (event["n"], event["total"]) == (1, 128)
+    assert event["note"].startswith("4 tok/s")  # 8 sequences x 1 token in 2 s
