@@ -1,6 +1,7 @@
 """The runner on a throwaway project of two small notebooks: skip logic, failures, subsets, manifest."""
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -103,3 +104,29 @@ def test_cli_reports_bad_params_in_one_line(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "clustering.method: must be one of" in err and "Traceback" not in err
     assert main(["run", str(bad)]) == 2
+
+
+PROGRESS_CODE = """
+from compeffdist_utils.stage import Stage
+from compeffdist_utils.progress import tqdm
+from compeffdist_utils.io import write_jsonl
+stage = Stage.open("01_second", params_path, overrides, run_dir)
+for _ in tqdm(range(3), desc="count"):
+    pass
+write_jsonl(stage.output("01_second/out.jsonl"), [{"n": 1}])
+stage.finish()
+"""
+
+
+def test_console_shows_the_running_stage_inner_progress_and_quiet_one_line_per_stage(project, capsys):
+    nb = nbformat.read(project / "notebooks/01_second.ipynb", as_version=4)
+    nb.cells[1].source = PROGRESS_CODE
+    nbformat.write(nb, project / "notebooks/01_second.ipynb")
+    Runner(project / "params/p.yaml", root=project).run(progress=True)
+    out = capsys.readouterr().out
+    assert "[01_second] · count 3/3" in out  # the kernel's own bar, on the runner's console
+    Runner(project / "params/p.yaml", root=project).run(progress=False, force=True)
+    quiet = capsys.readouterr().out.splitlines()
+    assert len(quiet) == 2 and all(re.fullmatch(r"\[0[01]_\w+\] ok in [\d.]+ s", line) for line in quiet), (
+        quiet
+    )
