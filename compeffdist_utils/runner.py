@@ -179,7 +179,9 @@ class Runner:
             return False
         return all((self.run_dir / o).exists() for o in prev.get("outputs", []))
 
-    def run(self, stages: str | None = None, force: bool = False, progress: bool = True) -> dict[str, Any]:
+    def run(
+        self, stages: str | None = None, force: bool = False, progress: bool = True, screenshot: bool = True
+    ) -> dict[str, Any]:
         import papermill as pm
 
         chosen = {s.name for s in select_stages(self.stages, stages)}
@@ -245,19 +247,20 @@ class Runner:
             print(f"[{st.name}] {entry['status']} in {entry['seconds']:.1f} s", flush=True)
             self._write_manifest(entries)  # after every stage: a killed run still shows what it did
             if failure:
-                self.write_report()
+                self.write_report(screenshot)
                 raise RunError(f"stage {st.name} failed: {failure}\n(executed notebook: {out_nb})")
         manifest = self._write_manifest(entries)
-        self.write_report()
+        self.write_report(screenshot)
         return manifest
 
-    def write_report(self) -> Path | None:
+    def write_report(self, screenshot: bool = True) -> Path | None:
+        """``report.html`` and, with ``screenshot`` and Chromium installed, ``report.png`` (its top)."""
         from .browser import screenshot_report
         from .report import build_report
 
         report = build_report(self.run_dir)
-        if report is not None:
-            screenshot_report(report)  # report.png, the top of the report, when Chromium is installed
+        if report is not None and screenshot:
+            screenshot_report(report)
         return report
 
 

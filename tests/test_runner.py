@@ -48,7 +48,9 @@ def project(tmp_path):
 
 def _run(project, **kw):
     overrides = kw.pop("overrides", {})
-    return Runner(project / "params/p.yaml", overrides, root=project).run(progress=False, **kw)
+    return Runner(project / "params/p.yaml", overrides, root=project).run(
+        progress=False, screenshot=False, **kw
+    )
 
 
 def test_runs_in_order_then_skips_unchanged_stages(project):
@@ -122,10 +124,10 @@ def test_console_shows_the_running_stage_inner_progress_and_quiet_one_line_per_s
     nb = nbformat.read(project / "notebooks/01_second.ipynb", as_version=4)
     nb.cells[1].source = PROGRESS_CODE
     nbformat.write(nb, project / "notebooks/01_second.ipynb")
-    Runner(project / "params/p.yaml", root=project).run(progress=True)
+    Runner(project / "params/p.yaml", root=project).run(progress=True, screenshot=False)
     out = capsys.readouterr().out
     assert "[01_second] · count 3/3" in out  # the kernel's own bar, on the runner's console
-    Runner(project / "params/p.yaml", root=project).run(progress=False, force=True)
+    Runner(project / "params/p.yaml", root=project).run(progress=False, force=True, screenshot=False)
     quiet = capsys.readouterr().out.splitlines()
     assert len(quiet) == 2 and all(re.fullmatch(r"\[0[01]_\w+\] ok in [\d.]+ s", line) for line in quiet), (
         quiet
