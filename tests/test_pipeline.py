@@ -123,7 +123,7 @@ def test_executed_notebooks_show_every_saved_figure_inline(ci_run):
 
     run_dir, _, manifest = ci_run
     figures = _figures_by_stage(run_dir, manifest)
-    assert sum(map(len, figures.values())) >= 15, figures
+    assert all(figures.values()), f"a stage saved no figure: {figures}"
     for st in manifest["stages"]:
         nb = nbformat.read(run_dir / st["notebook"], as_version=4)
         shown = [
