@@ -109,7 +109,7 @@ def test_each_stage_hands_the_next_one_real_data(ci_run):
     assert len({tuple(sorted(r["scores"])) for r in grid}) == 1 and grid[0]["scores"]
 
 
-def _figures_by_stage(run_dir: Path, manifest: dict) -> dict[str, list[str]]:
+def _figures_by_stage(manifest: dict) -> dict[str, list[str]]:
     return {
         st["name"]: [o for o in st["outputs"] if o.startswith("figures/") and o.endswith(".png")]
         for st in manifest["stages"]
@@ -122,7 +122,7 @@ def test_executed_notebooks_show_every_saved_figure_inline(ci_run):
     import nbformat
 
     run_dir, _, manifest = ci_run
-    figures = _figures_by_stage(run_dir, manifest)
+    figures = _figures_by_stage(manifest)
     assert all(figures.values()), f"a stage saved no figure: {figures}"
     for st in manifest["stages"]:
         nb = nbformat.read(run_dir / st["notebook"], as_version=4)
