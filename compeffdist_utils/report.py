@@ -33,7 +33,7 @@ _CSS = """
 .cdk-card table, .cdk-headline table { border-collapse: collapse; font-size: 13px; margin: 0.4em 0; }
 .cdk-card td, .cdk-card th, .cdk-headline td, .cdk-headline th { border: 1px solid #ccc; padding: 2px 8px; }
 .cdk-card th, .cdk-headline th { background: #f3f3f3; }
-.cdk-headline img { max-width: 100%; border: 1px solid #eee; }
+.cdk-headline img { max-width: 100%; max-height: 460px; border: 1px solid #eee; margin-right: 6px; }
 .cdk-headline .cdk-what { color: #333; margin: 0.2em 0 0.5em 0; }
 .cdk-missing { color: #888; font-style: italic; }
 .cdk-failed { color: #b00; font-weight: bold; }
@@ -59,7 +59,7 @@ def _table(df: pd.DataFrame) -> str:
 
 def _section(anchor: str, title: str, sentence: str, body: str) -> str:
     return (
-        f'<section class="cdk-headline" id="{anchor}"><h2>{html.escape(title)}</h2>'
+        f'<section class="cdk-headline" id="{anchor}"><h3>{html.escape(title)}</h3>'
         f'<p class="cdk-what">{html.escape(sentence)}</p>{body}</section>'
     )
 
