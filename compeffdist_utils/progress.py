@@ -165,6 +165,10 @@ class ProgressTail:
         return events
 
     def _emit(self, event: dict[str, Any]) -> None:
+        same = ("step", "n", "total", "note")
+        if self._printed_event is not None and all(self._printed_event.get(k) == event.get(k) for k in same):
+            self._printed_event = event  # a bar's close repeats its last update: print it once
+            return
         self.printer(format_event(self.stage, event, time.time() - self._t0))
         self._last_print = time.time()
         self._printed_event = event
