@@ -31,11 +31,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tqdm.auto import tqdm
-
 from .budget import TeacherBudget, TeacherBudgetExceeded
 from .cache import CachedAnswer, ResponseCache, request_key
 from .config import DecodingParams, Params, TeacherParams
+from .progress import format_rate, generation_meter, tqdm
 from .redaction import redact
 
 log = logging.getLogger(__name__)
@@ -190,6 +189,7 @@ class TeacherBackend(ABC):
             self.budget.count_cached(found.values())
         if todo:
             items = list(todo.items())
+            t0, tokens = time.monotonic(), 0
             with tqdm(total=len(items), desc=f"{desc} ({len(found)} cached)", unit="req") as bar:
                 try:
                     for i, answer in self._answer([r for _, r in items]):
@@ -199,6 +199,9 @@ class TeacherBackend(ABC):
                                 key, self.backend_name, self.model, req.as_dict(), answer, self.stage
                             )
                         fresh[key] = answer
+                        tokens += answer.completion_tokens  # generated tokens per second: the teacher's speed
+                        rate = format_rate(tokens / max(time.monotonic() - t0, 1e-6))
+                        bar.set_postfix_str(f"{rate} tok/s", refresh=False)
                         bar.update(1)
                 except TeacherBudgetExceeded:
                     assert self.budget is not None
@@ -313,7 +316,7 @@ class HFBackend(TeacherBackend):
                 batches[-1].append(i)
             else:
                 batches.append([i])
-        for batch in batches:
+        for b, batch in enumerate(batches, 1):
             dec = requests[batch[0]].decoding
             enc = tok([texts[i] for i in batch], return_tensors="pt", padding=True, add_special_tokens=False)
             enc = enc.to(model.device)
@@ -327,6 +330,11 @@ class HFBackend(TeacherBackend):
             else:
                 gen_kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
             held = self._reserve(len(batch), sum(lengths[i] for i in batch), dec.max_new_tokens)
+            meter = generation_meter(
+                f"teacher batch {b}/{len(batches)} · token", dec.max_new_tokens, len(batch)
+            )
+            if meter is not None:
+                gen_kwargs["streamer"] = meter
             with torch.inference_mode():
                 out = model.generate(**enc, **gen_kwargs)
             new = out[:, enc["input_ids"].shape[1] :]

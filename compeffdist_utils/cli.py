@@ -38,6 +38,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
     for st in manifest["stages"]:
         print(f"  {st['name']:<32} {st['status']:<8} {st['seconds']:>8.1f} s")
     print(f"report: {runner.run_dir / 'report.html'}")
+    if (runner.run_dir / "report.png").is_file():
+        print(f"report screenshot: {runner.run_dir / 'report.png'}")
     return 0
 
 
@@ -133,7 +135,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--force", action="store_true", help="rerun stages even when unchanged")
     run.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a param")
     run.add_argument("--run-dir", help="run folder (default reports/<run_name>)")
-    run.add_argument("--quiet", action="store_true", help="no per-cell progress bar")
+    run.add_argument(
+        "--quiet", action="store_true", help="one line per stage (no live progress of the running stage)"
+    )
     run.set_defaults(func=_cmd_run)
 
     plan = sub.add_parser(

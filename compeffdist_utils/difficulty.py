@@ -466,7 +466,7 @@ def score_dataset(
     """Scores for every record, in input order: {sample_id, rank, ifd, ppl, ppl_uncond, length, n_tokens,
     n_nonzero, truncated}. Identical content is scored once; ``cache_path`` None scores without a cache.
     """
-    from tqdm.auto import tqdm
+    from .progress import tqdm
 
     samples = require_samples(records, "score_dataset")
     keys = [content_hash(s["instruction"], s["output"]) for s in samples]

@@ -39,11 +39,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from tqdm.auto import tqdm
-
 from .code_hash import code_hash
 from .config import Params, params_from_dict
 from .io import read_jsonl, write_jsonl
+from .progress import tqdm
 from .selection import select_samples
 
 if TYPE_CHECKING:

@@ -31,7 +31,6 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from tqdm.auto import tqdm
 
 from .config import EvaluationParams, Params
 from .io import read_jsonl, write_jsonl
@@ -44,6 +43,7 @@ from .metrics import (
     opinion_from_strings,
     tuple_f1,
 )
+from .progress import tqdm
 from .sentibench import GROUPS, BenchDataset, Prompt, TaskSpec, build_prompts, prompt_limit, test_subset
 
 STOP_STRINGS = ("\n\n", "\nSentence:")

@@ -158,30 +158,7 @@ def filtering_savings(run_dir: Path) -> pd.DataFrame | None:
     return pd.DataFrame(rows).set_index("budget")
 
 
-def _html(df: pd.DataFrame) -> str:
+def table_html(df: pd.DataFrame) -> str:
+    """A plan table as HTML for the report; a missing planned value (no throughput given) shows '-'."""
     shown = df.map(lambda v: "-" if v is None else v)  # a plan without throughputs has no seconds
     return shown.to_html(na_rep="-", float_format=lambda v: f"{v:,.2f}", border=0)
-
-
-def cost_markdown(run_dir: Path) -> str:
-    """The cost section of the report: planned vs actual, then what filtering saved (each when available)."""
-    parts = []
-    table = cost_table(run_dir)
-    if table is not None:
-        parts += [
-            "## Cost: planned vs actual",
-            "Teacher tokens include answers read from the cache; 'stage start' is the plan made just before the "
-            "stage ran, with its inputs present.",
-            "",
-            _html(table),
-        ]
-    savings = filtering_savings(run_dir)
-    if savings is not None:
-        parts += [
-            "",
-            "## What difficulty filtering saved",
-            "Training tokens per epoch of the selected subset vs the full pool, at each budget of the efficiency grid.",
-            "",
-            _html(savings),
-        ]
-    return "\n".join(parts)

@@ -9,9 +9,12 @@ name and error; what earlier stages wrote stays, and the manifest says which sta
 
 from __future__ import annotations
 
+import os
 import platform
 import re
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -20,6 +23,7 @@ from .budget import budget_stop_path, read_budget_stop
 from .config import load_params
 from .fingerprints import StageInfo, discover_stages, stage_fingerprints
 from .io import write_json
+from .progress import PROGRESS_ENV, ProgressTail
 from .redaction import env_secrets, redact
 from .runlock import run_lock
 from .stage import find_project_root, read_manifest, read_stage_record, stage_record_path
@@ -28,6 +32,9 @@ REPORTED_PACKAGES = (
     "torch", "transformers", "peft", "accelerate", "sentence-transformers", "scikit-learn", "umap-learn",
     "numpy", "pandas", "papermill", "openai", "compeffdist-kit",
 )  # fmt: skip
+
+
+PROGRESS_DIR = ".progress"  # per stage, the progress events its kernel wrote (see progress.py)
 
 
 class RunError(RuntimeError):
@@ -84,8 +91,6 @@ def package_versions() -> dict[str, str]:
 
 
 def machine_info() -> dict[str, Any]:
-    import os
-
     info: dict[str, Any] = {
         "platform": platform.platform(),
         "python": platform.python_version(),
@@ -161,7 +166,9 @@ class Runner:
             return False
         return all((self.run_dir / o).exists() for o in prev.get("outputs", []))
 
-    def run(self, stages: str | None = None, force: bool = False, progress: bool = True) -> dict[str, Any]:
+    def run(
+        self, stages: str | None = None, force: bool = False, progress: bool = True, screenshot: bool = True
+    ) -> dict[str, Any]:
         """Run the chosen stages, holding the run folder's lock; model specs are checked first."""
         from .models import check_model_specs
 
@@ -172,9 +179,9 @@ class Runner:
                 "model specs that cannot be loaded (nothing was run):\n  - " + "\n  - ".join(problems)
             )
         with run_lock(self.run_dir):
-            return self._run(stages, force, progress)
+            return self._run(stages, force, progress, screenshot)
 
-    def _run(self, stages: str | None, force: bool, progress: bool) -> dict[str, Any]:
+    def _run(self, stages: str | None, force: bool, progress: bool, screenshot: bool) -> dict[str, Any]:
         import papermill as pm
 
         chosen = {s.name for s in select_stages(self.stages, stages)}
@@ -196,7 +203,8 @@ class Runner:
                 print(f"[{st.name}] skipped (notebook, params, code and upstream unchanged, outputs present)")
                 self._write_manifest(entries)
                 continue
-            print(f"[{st.name}] running ...", flush=True)
+            if progress:
+                print(f"[{st.name}] running ...", flush=True)
             record_file = stage_record_path(self.run_dir, st.name)
             record_file.unlink(missing_ok=True)
             out_nb = self.run_dir / "notebooks" / st.notebook.name
@@ -209,19 +217,20 @@ class Runner:
             }
             budget_stop_path(self.run_dir, st.name).unlink(missing_ok=True)
             try:
-                pm.execute_notebook(
-                    str(st.notebook),
-                    str(out_nb),
-                    parameters={
-                        "params_path": str(self.params_path),
-                        "run_dir": str(self.run_dir),
-                        "overrides": self.overrides,
-                    },
-                    cwd=str(st.notebook.parent),
-                    kernel_name="python3",
-                    progress_bar=progress,
-                    report_mode=False,
-                )
+                with _live_progress(self.run_dir, st.name, show=progress):
+                    pm.execute_notebook(
+                        str(st.notebook),
+                        str(out_nb),
+                        parameters={
+                            "params_path": str(self.params_path),
+                            "run_dir": str(self.run_dir),
+                            "overrides": self.overrides,
+                        },
+                        cwd=str(st.notebook.parent),
+                        kernel_name="python3",
+                        progress_bar=False,  # the stage's own progress lines replace the cell counter
+                        report_mode=False,
+                    )
             except Exception as err:  # papermill wraps the cell's exception
                 # Server text in an error may echo the key: redact before the manifest and report see it.
                 failure = redact(_describe_failure(err), env_secrets(self.params.models.teacher.api_key_env))
@@ -247,12 +256,12 @@ class Runner:
             print(f"[{st.name}] {entry['status']} in {entry['seconds']:.1f} s", flush=True)
             self._write_manifest(entries)  # after every stage: a killed run still shows what it did
             if failure:
-                self.write_report()
+                self.write_report(screenshot)
                 if entry["status"] == "stopped":
                     raise BudgetStop(f"stage {st.name} stopped: {failure}")
                 raise RunError(f"stage {st.name} failed: {failure}\n(executed notebook: {out_nb})")
         manifest = self._write_manifest(entries)
-        self.write_report()
+        self.write_report(screenshot)
         return manifest
 
     def _plan(self, stage: str | None) -> dict[str, Any] | None:
@@ -268,10 +277,36 @@ class Runner:
             return {"error": f"{type(err).__name__}: {str(err)[:500]}"}
         return plan["stages"][0] if stage else plan
 
-    def write_report(self) -> Path | None:
+    def write_report(self, screenshot: bool = True) -> Path | None:
+        """``report.html`` and, with ``screenshot`` and Chromium installed, ``report.png`` (its top)."""
+        from .browser import screenshot_report
         from .report import build_report
 
-        return build_report(self.run_dir)
+        report = build_report(self.run_dir)
+        if report is not None and screenshot:
+            screenshot_report(report)
+        return report
+
+
+@contextmanager
+def _live_progress(run_dir: Path, stage: str, show: bool) -> Iterator[None]:
+    """Point the kernel at a fresh progress file and, when ``show``, print what it reports meanwhile."""
+    path = run_dir / PROGRESS_DIR / f"{stage}.jsonl"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.unlink(missing_ok=True)
+    before = os.environ.get(PROGRESS_ENV)
+    os.environ[PROGRESS_ENV] = str(path)  # the kernel papermill starts inherits the environment
+    try:
+        if show:
+            with ProgressTail(path, stage, printer=lambda line: print(line, flush=True)):
+                yield
+        else:
+            yield
+    finally:
+        if before is None:
+            os.environ.pop(PROGRESS_ENV, None)
+        else:
+            os.environ[PROGRESS_ENV] = before
 
 
 def _describe_failure(err: Exception) -> str:

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from .config import Params, load_params
 from .io import DataFileError, read_json, write_json
+from .progress import report_progress
 
 if TYPE_CHECKING:
     import matplotlib.figure
@@ -118,6 +119,25 @@ class Stage:
     def save_figure(self, fig: matplotlib.figure.Figure, name: str) -> Path:
         out = self.output(f"figures/{self.name}_{name}.png")
         fig.savefig(out, dpi=110, bbox_inches="tight")
+        return out
+
+    def show(self, fig: matplotlib.figure.Figure | None, name: str) -> Path | None:
+        """Save ``fig`` as this stage's PNG ``name`` and show exactly that PNG inline, then close it.
+
+        Displaying the saved bytes (not the live figure) makes the notebook output, the file in
+        ``figures/`` and the report identical, whatever matplotlib backend the kernel runs; closing
+        the figure stops the inline backend from drawing it a second time. ``None`` (a helper that had
+        nothing to draw) shows nothing and saves nothing.
+        """
+        if fig is None:
+            return None
+        import matplotlib.pyplot as plt
+        from IPython.display import Image, display
+
+        out = self.save_figure(fig, name)
+        plt.close(fig)
+        display(Image(data=out.read_bytes(), format="png"))
+        report_progress(f"figure {name}")
         return out
 
     def save_table(self, df: pd.DataFrame, name: str) -> Path:

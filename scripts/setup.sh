@@ -4,6 +4,14 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# Headless Chromium (Debian's package) draws report.png and checks report.html in a real browser.
+# Installed only where it can be: as root with apt-get; elsewhere those two steps are skipped, loudly.
+if ! command -v chromium >/dev/null && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+  echo "setup: installing chromium with apt-get (for report.png and the browser test)"
+  { DEBIAN_FRONTEND=noninteractive apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } \
+    || echo "setup: chromium could not be installed; report.png and the browser test will be skipped" >&2
+fi
+
 stamp=$(cat pyproject.toml requirements-nodeps.txt | sha256sum | cut -c1-16)
 if [ -x .venv/bin/compeffdist ] && [ "$(cat .venv/.setup-stamp 2>/dev/null)" = "$stamp" ]; then
   echo "setup: .venv is up to date (skipping install)"

@@ -95,3 +95,29 @@ def served_smollm(ci_params: Params):
             proc.wait(timeout=30)
         except subprocess.TimeoutExpired:
             proc.kill()
+
+
+@pytest.fixture(scope="session")
+def chromium() -> str:
+    """Debian's headless Chromium, installed with apt-get when absent and this runs as root.
+
+    Skips loudly only where it cannot be had (not root, no apt-get, no package mirror).
+    """
+    import os
+    import shutil
+    import subprocess
+
+    from compeffdist_utils.browser import find_chromium
+
+    found = find_chromium()
+    if found is None and os.geteuid() == 0 and shutil.which("apt-get"):
+        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+        for cmd in (["apt-get", "update", "-qq"], ["apt-get", "install", "-y", "-qq", "chromium"]):
+            subprocess.run(cmd, env=env, capture_output=True, timeout=900, check=False)
+        found = find_chromium()
+    if found is None:
+        pytest.skip(
+            "SKIPPED LOUDLY: no Chromium, and it could not be installed here (needs root and apt-get: "
+            "`apt-get install chromium`); report.html was NOT checked in a browser"
+        )
+    return found

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import math
 import os
+import re
 import secrets
 import subprocess
 import sys
@@ -48,27 +50,18 @@ def _sentibench_sets() -> list[str]:
     return ["--set", f"evaluation.sentibench_dir={SENTIBENCH}"] if (SENTIBENCH / "sc").is_dir() else []
 
 
-def _run_ci(run_dir: Path, cache_dir: Path) -> subprocess.CompletedProcess:
-    return _run(
-        [
-            "run",
-            "tests/params/ci.yaml",
-            "--run-dir",
-            str(run_dir),
-            "--quiet",
-            "--set",
-            f"cache_dir={cache_dir}",
-            *_sentibench_sets(),
-        ]
-    )
+def _run_ci(run_dir: Path, cache_dir: Path, quiet: bool = True) -> subprocess.CompletedProcess:
+    args = ["run", "tests/params/ci.yaml", "--run-dir", str(run_dir), "--set", f"cache_dir={cache_dir}"]
+    return _run([*args, *_sentibench_sets(), *(["--quiet"] if quiet else [])])
 
 
 @pytest.fixture(scope="module")
 def ci_run(tmp_path_factory):
     root = tmp_path_factory.mktemp("ci-run")
     run_dir, cache_dir = root / "run", _fresh_cache(root)
-    proc = _run_ci(run_dir, cache_dir)
+    proc = _run_ci(run_dir, cache_dir, quiet=False)  # with live progress: see test_console_shows_...
     assert proc.returncode == 0, f"pipeline failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+    (root / "console.txt").write_text(proc.stdout)
     return run_dir, cache_dir, json.loads((run_dir / "manifest.json").read_text())
 
 
@@ -151,6 +144,72 @@ def test_plan_is_within_15_percent_of_what_the_teacher_used(ci_run):
             assert planned["teacher_requests"] == used["requests"]
     report = (run_dir / "report.html").read_text()
     assert "Cost: planned vs actual" in report and "What difficulty filtering saved" in report
+
+
+def _figures_by_stage(manifest: dict) -> dict[str, list[str]]:
+    return {
+        st["name"]: [o for o in st["outputs"] if o.startswith("figures/") and o.endswith(".png")]
+        for st in manifest["stages"]
+    }
+
+
+@pytest.mark.slow
+@pytest.mark.pipeline
+def test_executed_notebooks_show_every_saved_figure_inline(ci_run):
+    import nbformat
+
+    run_dir, _, manifest = ci_run
+    figures = _figures_by_stage(manifest)
+    assert all(figures.values()), f"a stage saved no figure: {figures}"
+    for st in manifest["stages"]:
+        nb = nbformat.read(run_dir / st["notebook"], as_version=4)
+        shown = [
+            o["data"]["image/png"]
+            for c in nb.cells
+            for o in c.get("outputs", [])
+            if "image/png" in o.get("data", {})
+        ]
+        assert len(shown) >= len(figures[st["name"]]), (
+            f"{st['name']}: {len(shown)} inline images for {figures[st['name']]}"
+        )
+        inline = {"".join(png.split()) for png in shown}
+        for rel in figures[st["name"]]:
+            assert base64.b64encode((run_dir / rel).read_bytes()).decode() in inline, (
+                f"{rel} not shown inline"
+            )
+
+
+@pytest.mark.slow
+@pytest.mark.pipeline
+def test_report_embeds_every_figure_and_renders_in_chromium(ci_run, chromium):
+    from compeffdist_utils.browser import check_page
+
+    run_dir, _, manifest = ci_run
+    page = (run_dir / "report.html").read_text()
+    pngs = sorted((run_dir / "figures").glob("*.png"))
+    assert pngs
+    for png in pngs:
+        assert base64.b64encode(png.read_bytes()).decode() in page, f"{png.name} missing from report.html"
+    head = page[: page.index("The stages, notebook by notebook")]
+    for title in ("Attribute map", "Score distributions", "Selection composition", "Learning curves",
+                  "Models x datasets", "Data efficiency", "Cost"):  # fmt: skip
+        assert title in head, f"headline {title!r} missing before the notebooks"
+    seen = check_page(run_dir / "report.html", screenshot=run_dir / "report_check.png")
+    assert not seen.broken, f"broken images in report.html: {seen.broken}"
+    assert len(seen.images) >= len(pngs), (len(seen.images), len(pngs))
+    assert "Other saved figures" not in page  # every figure was shown inline by its notebook
+    assert (run_dir / "report.png").read_bytes()[:4] == b"\x89PNG"  # kept by the runner for the README
+
+
+@pytest.mark.slow
+@pytest.mark.pipeline
+def test_console_shows_inner_progress_of_the_teacher_stages(ci_run):
+    run_dir, _, _ = ci_run
+    console = (run_dir.parent / "console.txt").read_text()
+    for stage in ("01_attributes", "03_instructions", "04_distillation_data"):
+        inner = re.findall(rf"^\[{stage}\] · .* \d+/\d+ · .*$", console, flags=re.M)
+        assert inner, f"no inner progress line for {stage} in:\n{console[-3000:]}"
+    assert re.search(r"tok/s", console), "teacher speed missing from the progress lines"
 
 
 @pytest.mark.slow

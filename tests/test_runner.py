@@ -1,6 +1,7 @@
 """The runner on a throwaway project of two small notebooks: skip logic, failures, subsets, manifest."""
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -47,7 +48,9 @@ def project(tmp_path):
 
 def _run(project, **kw):
     overrides = kw.pop("overrides", {})
-    return Runner(project / "params/p.yaml", overrides, root=project).run(progress=False, **kw)
+    return Runner(project / "params/p.yaml", overrides, root=project).run(
+        progress=False, screenshot=False, **kw
+    )
 
 
 def test_runs_in_order_then_skips_unchanged_stages(project):
@@ -115,6 +118,17 @@ from compeffdist_utils.stage import Stage
 stage = Stage.open("00_code", params_path, overrides, run_dir)
 answer = stage.teacher().chat(["Say hi"], DecodingParams(max_new_tokens=4))[0]
 write_jsonl(stage.output("code/out.jsonl"), [{"label": normalise_label("  Mixed   Case "), "answer": answer}])
+stage.finish()
+"""
+
+PROGRESS_CODE = """
+from compeffdist_utils.stage import Stage
+from compeffdist_utils.progress import tqdm
+from compeffdist_utils.io import write_jsonl
+stage = Stage.open("01_second", params_path, overrides, run_dir)
+for _ in tqdm(range(3), desc="count"):
+    pass
+write_jsonl(stage.output("01_second/out.jsonl"), [{"n": 1}])
 stage.finish()
 """
 
@@ -201,3 +215,17 @@ def test_a_code_change_reruns_the_stage_but_never_asks_the_teacher_again(tmp_pat
         assert run()[0]["status"] == "skipped"  # code the stage does not import leaves it alone
     finally:
         server.close()
+
+
+def test_console_shows_the_running_stage_inner_progress_and_quiet_one_line_per_stage(project, capsys):
+    nb = nbformat.read(project / "notebooks/01_second.ipynb", as_version=4)
+    nb.cells[1].source = PROGRESS_CODE
+    nbformat.write(nb, project / "notebooks/01_second.ipynb")
+    Runner(project / "params/p.yaml", root=project).run(progress=True, screenshot=False)
+    out = capsys.readouterr().out
+    assert "[01_second] · count 3/3" in out  # the kernel's own bar, on the runner's console
+    Runner(project / "params/p.yaml", root=project).run(progress=False, force=True, screenshot=False)
+    quiet = capsys.readouterr().out.splitlines()
+    assert len(quiet) == 2 and all(re.fullmatch(r"\[0[01]_\w+\] ok in [\d.]+ s", line) for line in quiet), (
+        quiet
+    )
