@@ -123,7 +123,9 @@ def _cost_section(run_dir: Path, manifest: dict[str, Any]) -> str | None:
     return _section("cost", "Cost", sentence, _table(df))
 
 
-def _plan_table(anchor: str, title: str, sentence: str, build: Callable[[Path], pd.DataFrame | None]) -> Section:
+def _plan_table(
+    anchor: str, title: str, sentence: str, build: Callable[[Path], pd.DataFrame | None]
+) -> Section:
     """A headline from a :mod:`plan_report` table; one that cannot be built is named, never fatal."""
 
     def render(run_dir: Path, manifest: dict[str, Any]) -> str | None:
