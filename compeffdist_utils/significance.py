@@ -1,0 +1,180 @@
+"""Confidence intervals and paired comparisons for stages 07 and 08, read from their prediction files.
+
+Stage 07 writes ``eval/predictions/<model>/<dataset>__seed<S>.jsonl``; every grid point of stage 08
+writes the same under ``efficiency/points/<point>/eval``. Everything here is computed from those files
+and the benchmark's gold answers, so intervals can be added to a finished run without rerunning a model.
+The statistics are :mod:`.uncertainty`'s; the held-out loss and teacher agreement are :mod:`.heldout`'s.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .evaluation import load_predictions, metric_inputs
+from .heldout import agreement_stats
+from .uncertainty import Difference, Stats, as_row, compare, estimate, metric_stats
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from .sentibench import BenchDataset
+
+OVERALL = "overall"
+
+
+def prediction_stats(ds: BenchDataset, runs: Sequence[Sequence[dict[str, Any]]]) -> Stats:
+    """Bootstrap statistics of one model on one dataset; ``runs`` = prediction records per demo seed."""
+    by_uid = {e.uid: e for e in ds.test}
+    uids = sorted(r["uid"] for r in runs[0])
+    missing = [u for u in uids if u not in by_uid]
+    if missing:
+        raise ValueError(f"{ds.name}: predictions for examples not in the test set, e.g. {missing[:3]}")
+    gold_pred = []
+    for recs in runs:
+        pred = {r["uid"]: r["prediction"] for r in recs}
+        if sorted(pred) != uids:
+            raise ValueError(f"{ds.name}: the demo seeds were not evaluated on the same test examples")
+        gold_pred.append(metric_inputs(ds.spec, [by_uid[u] for u in uids], [pred[u] for u in uids]))
+    return metric_stats(ds.name, ds.spec.metric, uids, gold_pred)
+
+
+def _runs(out_dir: Path, model: str, dataset: str, seeds: Sequence[int]) -> list[list[dict[str, Any]]]:
+    return [load_predictions(out_dir, model, dataset, s) for s in seeds]
+
+
+def model_stats(
+    out_dir: str | Path, model: str, datasets: Sequence[BenchDataset], seeds: Sequence[int]
+) -> list[Stats]:
+    """One :class:`Stats` per dataset for a model evaluated into ``out_dir`` (stage 07's ``eval/``)."""
+    return [prediction_stats(ds, _runs(Path(out_dir), model, ds.name, seeds)) for ds in datasets]
+
+
+def _with_overall(per_model: dict[str, list[Stats]]) -> list[tuple[str, str, Stats | list[Stats]]]:
+    rows: list[tuple[str, str, Stats | list[Stats]]] = []
+    for model, stats in per_model.items():
+        rows += [(model, s.name, s) for s in stats]
+        if len(stats) > 1:
+            rows.append((model, OVERALL, stats))
+    return rows
+
+
+def score_table(per_model: dict[str, list[Stats]]) -> pd.DataFrame:
+    """model, dataset, score, ci_low, ci_high, n: every score with its 95% interval (and the overall)."""
+    import pandas as pd
+
+    rows = [{"model": m, "dataset": d} | as_row(estimate(s)) for m, d, s in _with_overall(per_model)]
+    return pd.DataFrame(rows)
+
+
+def differences(per_model: dict[str, list[Stats]], reference: str) -> list[Difference]:
+    """Every other model minus ``reference``, per dataset and overall (paired over test examples)."""
+    if reference not in per_model:
+        raise ValueError(f"no predictions of the reference model {reference!r}; have {sorted(per_model)}")
+    ref = {s.name: s for s in per_model[reference]}
+    out = []
+    for model, stats in per_model.items():
+        if model == reference:
+            continue
+        for s in stats:
+            out.append(compare(s, ref[s.name], (model, reference), s.name))
+        if len(stats) > 1:
+            out.append(compare(stats, [ref[s.name] for s in stats], (model, reference), OVERALL))
+    return out
+
+
+def difference_table(diffs: Sequence[Difference]) -> pd.DataFrame:
+    import pandas as pd
+
+    return pd.DataFrame(
+        [
+            {
+                "model": d.a,
+                "versus": d.b,
+                "measure": d.measure,
+                "difference": d.diff,
+                "ci_low": d.low,
+                "ci_high": d.high,
+                "n": d.n,
+                "significant": d.significant,
+            }
+            for d in diffs
+        ]
+    )
+
+
+def agreement_table(
+    out_dir: str | Path,
+    models: Sequence[str],
+    teacher: str,
+    datasets: Sequence[BenchDataset],
+    seeds: Sequence[int],
+) -> pd.DataFrame:
+    """model, dataset, agreement with ``teacher``'s predictions in % with its interval (and overall)."""
+    import pandas as pd
+
+    out = Path(out_dir)
+    per_model = {
+        m: [
+            agreement_stats(ds.name, _runs(out, m, ds.name, seeds), _runs(out, teacher, ds.name, seeds))
+            for ds in datasets
+        ]
+        for m in models
+        if m != teacher
+    }
+    rows = [{"model": m, "dataset": d} | as_row(estimate(s)) for m, d, s in _with_overall(per_model)]
+    return pd.DataFrame(rows)
+
+
+# -- the efficiency grid -------------------------------------------------------------------------------------
+
+
+def point_eval_dir(run_dir: str | Path, row: dict[str, Any]) -> tuple[Path, str]:
+    """(eval folder, model name) holding a grid row's predictions (a reused point: its twin's)."""
+    slug = row.get("reused_from") or row["point"]
+    return Path(run_dir) / "efficiency" / "points" / slug / "eval", slug
+
+
+def grid_stats(
+    run_dir: str | Path,
+    rows: Sequence[dict[str, Any]],
+    datasets: Sequence[BenchDataset],
+    seeds: Sequence[int],
+) -> dict[tuple[str, float], list[Stats]]:
+    """Per (selector, budget): one :class:`Stats` per dataset, the grid seeds' runs stacked (each grid
+    seed x each demo seed is one run), so the interval covers the mean over seeds as plotted."""
+    groups: dict[tuple[str, float], list[dict[str, Any]]] = {}
+    for r in rows:
+        if not r.get("skipped") and r.get("scores"):
+            groups.setdefault((r["selector"], float(r["budget"])), []).append(r)
+    out: dict[tuple[str, float], list[Stats]] = {}
+    for key, members in groups.items():
+        folders = [point_eval_dir(run_dir, r) for r in sorted(members, key=lambda x: x["seed"])]
+        out[key] = [
+            prediction_stats(
+                ds, [run for folder, model in folders for run in _runs(folder, model, ds.name, seeds)]
+            )
+            for ds in datasets
+        ]
+    return out
+
+
+def grid_table(stats: dict[tuple[str, float], list[Stats]]) -> pd.DataFrame:
+    """selector, budget, score (mean over datasets and seeds), ci_low, ci_high, n."""
+    import pandas as pd
+
+    rows = [{"selector": s, "budget": b} | as_row(estimate(parts)) for (s, b), parts in sorted(stats.items())]
+    return pd.DataFrame(rows)
+
+
+def grid_differences(
+    stats: dict[tuple[str, float], list[Stats]], selector: str, versus: str, budgets: Sequence[float]
+) -> list[Difference]:
+    """``selector`` minus ``versus`` at each budget both have (paired over test examples, seeds pooled)."""
+    out = []
+    for b in budgets:
+        a, c = stats.get((selector, float(b))), stats.get((versus, float(b)))
+        if a and c:
+            out.append(compare(a, c, (selector, versus), f"mean score at budget {b:g}"))
+    return out
