@@ -44,7 +44,7 @@ class TeacherParams(_Section):
     timeout_s: float = Field(default=120.0, gt=0)
     max_retries: int = Field(default=4, ge=0, le=20)
     batch_size: int = Field(default=8, ge=1, description="hf backend: prompts per generate() call.")
-    dtype: Literal["float32", "bfloat16", "float16"] = "float32"
+    dtype: Literal["auto", "float32", "bfloat16", "float16"] = "float32"
     device: str = "auto"
 
     @model_validator(mode="after")
@@ -68,7 +68,8 @@ class ModelsParams(_Section):
     teacher: TeacherParams = TeacherParams()
     student: str = EMBEDDED_CAUSAL_LM
     embedder: str = EMBEDDED_EMBEDDER
-    dtype: Literal["float32", "bfloat16", "float16"] = "float32"
+    # auto: bf16 forward passes on CPUs with AMX / AVX512-BF16 (or CUDA), fp32 otherwise (models.resolve_dtype)
+    dtype: Literal["auto", "float32", "bfloat16", "float16"] = "float32"
     device: str = "auto"
 
     # A student may be a depth-pruned model, written as {base, keep_layers} (see pruning.py).
@@ -172,7 +173,7 @@ class DistillDataParams(_Section):
 class DifficultyParams(_Section):
     scorer: str | None = Field(default=None, description="Causal LM spec; None = the student.")
     _pruned_scorer = field_validator("scorer", mode="before")(normalise_spec)
-    dtype: Literal["float32", "bfloat16"] = "float32"
+    dtype: Literal["auto", "float32", "bfloat16"] = "float32"
     batch_size: int = Field(default=8, ge=1)
     max_length: int = Field(default=1024, ge=8)
     nucleus_p: float = Field(default=0.95, gt=0.0, le=1.0)

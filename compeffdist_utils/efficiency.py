@@ -39,6 +39,7 @@ from tqdm.auto import tqdm
 
 from .config import Params, params_from_dict
 from .io import read_jsonl, write_jsonl
+from .models import resolve_dtype
 from .selection import select_samples
 
 if TYPE_CHECKING:
@@ -127,7 +128,7 @@ def setup_fingerprint(
     training.pop("seed")
     meta = {
         "student": gparams.models.student,
-        "dtype": gparams.models.dtype,
+        "dtype": resolve_dtype(gparams.models.dtype, gparams.models.device),
         "training": training,
         "selection": {"stratify": gparams.selection.stratify, "soft_peak": gparams.selection.soft_peak},
         "evaluation": ev,
@@ -211,7 +212,8 @@ class TrainAndEvaluate:
         student_dir = point_dir / "student"
         done = completed_run(selected, params, student_dir) if point.selector != BASE else None
         # A finished point loads its trained model; otherwise the base, which training changes in place.
-        model, tok = load_causal_lm(done.model_dir if done else params.models.student, params)
+        dtype = None if point.selector == BASE else resolve_dtype(params.models.dtype, training=True)
+        model, tok = load_causal_lm(done.model_dir if done else params.models.student, params, dtype=dtype)
         out: dict[str, Any] = {}
         if point.selector != BASE:
             result = done or train_student(selected, params, student_dir, base=(model, tok))

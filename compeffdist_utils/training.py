@@ -465,7 +465,7 @@ def train_student(
     """
     from transformers import Trainer, set_seed
 
-    from .models import load_causal_lm, pick_device
+    from .models import load_causal_lm, pick_device, resolve_dtype
 
     tp = params.training
     out = Path(out_dir)
@@ -476,7 +476,11 @@ def train_student(
 
     train_recs, eval_recs = split_train_eval(records, tp.eval_fraction, tp.seed)
     set_seed(tp.seed)
-    model, tokenizer = base if base is not None else load_causal_lm(params.models.student, params)
+    if base is None:  # dtype auto trains fp32 weights (bf16 training is training.bf16)
+        base = load_causal_lm(
+            params.models.student, params, dtype=resolve_dtype(params.models.dtype, training=True)
+        )
+    model, tokenizer = base
     train_ex, report = tokenize_records(train_recs, tokenizer, tp.max_length)
     eval_ex, eval_report = tokenize_records(eval_recs, tokenizer, tp.max_length)
     if not train_ex:
