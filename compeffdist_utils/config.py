@@ -168,6 +168,11 @@ class DistillDataParams(_Section):
     max_samples: int | None = Field(default=None, ge=1)
     decoding: DecodingParams = DecodingParams(max_new_tokens=512, temperature=0.7)
     seed: int = 42
+    heldout_samples: int = Field(
+        default=0,
+        ge=0,
+        description="Answered samples set apart (never selected or trained on) for the held-out loss.",
+    )
 
 
 class DifficultyParams(_Section):

@@ -66,6 +66,7 @@ OUTCOME_KEYS = (
     "scores",
     "eval_seconds",
     "benchmark",
+    "heldout_loss",
 )
 
 
@@ -205,6 +206,7 @@ class TrainAndEvaluate:
         self, point: GridPoint, selected: list[dict[str, Any]], params: Params, point_dir: Path
     ) -> dict[str, Any]:
         from .evaluation import evaluate_model
+        from .heldout import write_heldout_loss
         from .models import load_causal_lm
         from .training import completed_run, train_student
 
@@ -229,10 +231,12 @@ class TrainAndEvaluate:
         frame = evaluate_model(
             model, tok, bench.datasets, params.evaluation, point_dir / "eval", point.slug, self.progress
         )
+        heldout_loss = write_heldout_loss(model, tok, params, self.run_dir, point_dir / "eval", point.slug)
         out |= {
             "scores": _scores_by_dataset(frame),
             "eval_seconds": round(time.time() - t0, 2),
             "benchmark": "fallback" if bench.fallback else "sentibench",
+            "heldout_loss": heldout_loss,
         }
         del model, tok
         gc.collect()

@@ -30,6 +30,7 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from .config import EvaluationParams, Params
+from .heldout import write_heldout_loss
 from .io import read_jsonl, write_jsonl
 from .metrics import (
     macro_f1,
@@ -388,6 +389,7 @@ def evaluate_models(
             skipped[name] = str(err)
             continue
         frames.append(evaluate_model(model, tok, datasets, params.evaluation, out_dir, name, progress))
+        write_heldout_loss(model, tok, params, run_dir, out_dir, name)
         del model, tok
         gc.collect()
     results = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=RESULT_COLUMNS)

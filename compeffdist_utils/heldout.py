@@ -133,3 +133,26 @@ def agreement_stats(
             raise ValueError(f"{name}: the model and the teacher were not evaluated on the same examples")
         hits.append([a[u] == b[u] for u in uids])
     return rate_stats(name, uids, hits)
+
+
+def heldout_path(out_dir: str | Path, model_name: str) -> Path:
+    return Path(out_dir) / "heldout" / f"{model_name}.jsonl"
+
+
+def write_heldout_loss(
+    model: Any, tokenizer: Any, params: Any, run_dir: str | Path, out_dir: str | Path, model_name: str
+) -> float | None:
+    """Score a loaded model on the run's held-out teacher answers into ``<out_dir>/heldout/<model>.jsonl``
+    (formatted as in training, ``training.max_length``); returns the mean token loss, ``None`` when the
+    run sets no samples apart."""
+    from .io import write_jsonl
+
+    records = read_heldout(run_dir)
+    if not records:
+        return None
+    rows = teacher_answer_nll(
+        model, tokenizer, records, params.training.max_length, params.evaluation.batch_size
+    )
+    write_jsonl(heldout_path(out_dir, model_name), rows)
+    n_tokens = sum(r["n_tokens"] for r in rows)
+    return round(sum(r["nll_sum"] for r in rows) / n_tokens, 6) if n_tokens else None
