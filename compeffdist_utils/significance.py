@@ -9,12 +9,23 @@ The statistics are :mod:`.uncertainty`'s; the held-out loss and teacher agreemen
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .evaluation import load_predictions, metric_inputs
-from .heldout import agreement_stats
-from .uncertainty import Difference, Stats, as_row, compare, estimate, metric_stats
+from .heldout import agreement_stats, heldout_loss_stats, heldout_path
+from .io import read_jsonl
+from .uncertainty import (
+    Difference,
+    Stats,
+    as_row,
+    compare,
+    describe_differences,
+    estimate,
+    metric_stats,
+    smoke_warning,
+)
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -178,3 +189,70 @@ def grid_differences(
         if a and c:
             out.append(compare(a, c, (selector, versus), f"mean score at budget {b:g}"))
     return out
+
+
+# -- stage 07 in one call ----------------------------------------------------------------------------------------
+
+
+@dataclass
+class EvalUncertainty:
+    """What notebook 07 shows beside its score table: intervals, paired differences, and the verdicts."""
+
+    scores: pd.DataFrame  # model, dataset, score, ci_low, ci_high, n
+    differences: pd.DataFrame  # model minus the reference, per dataset and overall
+    agreement: pd.DataFrame  # agreement with the teacher's predictions (empty without a teacher)
+    heldout: pd.DataFrame  # held-out teacher-answer loss per model (empty without held-out samples)
+    sentences: list[str]  # plain-language verdicts
+
+
+def heldout_stats(out_dir: str | Path, models: Sequence[str]) -> dict[str, Stats]:
+    """The held-out loss statistics of every model that has a ``heldout/<model>.jsonl``, on the samples
+    all of them scored (so their differences are paired)."""
+    rows = {m: read_jsonl(p) for m in models if (p := heldout_path(out_dir, m)).exists()}
+    if not rows:
+        return {}
+    common = set.intersection(*({r["sample_id"] for r in rs} for rs in rows.values()))
+    return {m: heldout_loss_stats([r for r in rs if r["sample_id"] in common]) for m, rs in rows.items()}
+
+
+def evaluation_uncertainty(
+    out_dir: str | Path,
+    models: Sequence[str],
+    datasets: Sequence[BenchDataset],
+    seeds: Sequence[int],
+    reference: str,
+    teacher: str | None = None,
+) -> EvalUncertainty:
+    """Intervals for every evaluated model, differences against ``reference`` (the base student) on
+    SentiBench and on the held-out loss, and agreement with ``teacher`` when it was evaluated."""
+    import pandas as pd
+
+    per_model = {m: model_stats(out_dir, m, datasets, seeds) for m in models}
+    diffs = differences(per_model, reference) if reference in per_model else []
+    held = heldout_stats(out_dir, models)
+    held_diffs = [
+        compare(s, held[reference], (m, reference), "held-out teacher-answer loss")
+        for m, s in held.items()
+        if m != reference and reference in held
+    ]
+    agreement = (
+        agreement_table(out_dir, models, teacher, datasets, seeds) if teacher in per_model else pd.DataFrame()
+    )
+    held_table = pd.DataFrame([{"model": m} | as_row(estimate(s)) for m, s in held.items()])
+    sentences = describe_differences(diffs, "points") if diffs else []
+    if held_diffs:
+        sentences = describe_differences(held_diffs, "nats/token") + sentences
+    n_min = min((len(s.uids) for stats in per_model.values() for s in stats), default=0)
+    if (warning := smoke_warning(n_min)) is not None:
+        sentences.insert(0, warning)
+    return EvalUncertainty(
+        score_table(per_model), difference_table([*held_diffs, *diffs]), agreement, held_table, sentences
+    )
+
+
+def model_roles(models: dict[str, str]) -> tuple[str | None, str | None]:
+    """(reference, teacher) among ``evaluation.models``: the names given to the specs ``student`` (the
+    untrained base, what distillation must beat) and ``teacher``."""
+    reference = next((name for name, spec in models.items() if spec == "student"), None)
+    teacher = next((name for name, spec in models.items() if spec == "teacher"), None)
+    return reference, teacher

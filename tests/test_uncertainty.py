@@ -154,3 +154,35 @@ def test_agreement_with_the_teacher_counts_same_answers():
     assert U.point_score(st) == pytest.approx(50.0)
     with pytest.raises(ValueError, match="same examples"):
         agreement_stats("ds", [[{"uid": "z", "prediction": "x"}, {"uid": "a", "prediction": "x"}]], teacher)
+
+
+def test_evaluation_uncertainty_reads_stage_07_files(tmp_path):
+    from compeffdist_utils.evaluation import prediction_path
+    from compeffdist_utils.heldout import heldout_path
+    from compeffdist_utils.io import write_jsonl
+    from compeffdist_utils.significance import evaluation_uncertainty, model_roles
+
+    spec = TaskSpec("sc/x", "basic", "classification", "macro_f1", "Classify.", ("negative", "positive"))
+    gold = _labels(40, 12, ("positive", "negative"))
+    ds = BenchDataset(spec, [Example(f"u{i}", f"s{i}", g) for i, g in enumerate(gold)], [], "sentibench")
+    models = {"base_student": "student", "distilled_student": "distilled", "teacher": "teacher"}
+    for k, m in enumerate(models):
+        for seed in (42, 52):
+            preds = _labels(40, 100 * k + seed, spec.labels)
+            recs = [{"uid": f"u{i}", "prediction": p} for i, p in enumerate(preds)]
+            write_jsonl(prediction_path(tmp_path, m, "sc/x", seed), recs)
+        nll = [{"sample_id": f"h{i}", "nll_sum": 10.0 - 2 * k + i % 3, "n_tokens": 5} for i in range(30)]
+        write_jsonl(heldout_path(tmp_path, m), nll)
+    reference, teacher = model_roles(models)
+    assert (reference, teacher) == ("base_student", "teacher")
+    unc = evaluation_uncertainty(tmp_path, list(models), [ds], [42, 52], reference, teacher)
+    assert set(unc.scores["model"]) == set(models) and (unc.scores["ci_low"] <= unc.scores["score"]).all()
+    assert set(unc.agreement["model"]) == {"base_student", "distilled_student"}
+    assert list(unc.heldout["model"]) == list(models)
+    held = unc.differences[unc.differences["measure"] == "held-out teacher-answer loss"]
+    assert (
+        held["significant"].all() and (held["difference"] < 0).all()
+    )  # 2 nats less per 5 tokens, every sample
+    assert unc.sentences[0].startswith("SMOKE RUN") and any(
+        "distilled_student is better" in s for s in unc.sentences
+    )
