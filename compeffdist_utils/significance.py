@@ -256,3 +256,91 @@ def model_roles(models: dict[str, str]) -> tuple[str | None, str | None]:
     reference = next((name for name, spec in models.items() if spec == "student"), None)
     teacher = next((name for name, spec in models.items() if spec == "teacher"), None)
     return reference, teacher
+
+
+# -- stage 08 in one call ----------------------------------------------------------------------------------------
+
+
+@dataclass
+class GridUncertainty:
+    """What notebook 08 shows: per (selector, budget) the score, held-out loss and teacher agreement with
+    95% intervals (seeds pooled), the base student's, and the paired selector comparisons."""
+
+    table: pd.DataFrame  # selector, budget, score, ci_low, ci_high, n (+ heldout_loss*, agreement*)
+    differences: pd.DataFrame
+    sentences: list[str]
+    notes: list[str]
+
+
+def _stacked(parts: Sequence[Stats]) -> Stats:
+    import numpy as np
+
+    first = parts[0]
+    if any(p.uids != first.uids for p in parts):
+        raise ValueError(f"{first.name}: the seeds were not scored on the same samples")
+    values = np.concatenate([p.values for p in parts], axis=0)
+    return Stats(first.name, first.kind, first.uids, values, first.scale, first.higher_is_better)
+
+
+def grid_uncertainty(
+    run_dir: str | Path,
+    rows: Sequence[dict[str, Any]],
+    datasets: Sequence[BenchDataset],
+    seeds: Sequence[int],
+    compare_budgets: Sequence[float] = (0.1, 0.25),
+    teacher_eval: tuple[str | Path, str] | None = None,
+) -> GridUncertainty:
+    """Intervals for the grid ``rows`` (the current setup's), rank_hard vs random at ``compare_budgets``,
+    every trained point vs the base student on the held-out loss, and agreement with the teacher when
+    ``teacher_eval`` = (stage 07's eval folder, teacher name) holds predictions on the same prompts."""
+    from .efficiency import BASE
+
+    stats = grid_stats(run_dir, rows, datasets, seeds)
+    table = grid_table(stats).set_index(["selector", "budget"])
+    notes: list[str] = []
+    held: dict[tuple[str, float], Stats] = {}
+    agree: dict[tuple[str, float], list[Stats]] = {}
+    for key in stats:
+        members = sorted(
+            (r for r in rows if (r["selector"], float(r["budget"])) == key), key=lambda r: r["seed"]
+        )
+        folders = [point_eval_dir(run_dir, r) for r in members]
+        paths = [heldout_path(f, m) for f, m in folders]
+        if all(p.exists() for p in paths):
+            held[key] = _stacked([heldout_loss_stats(read_jsonl(p)) for p in paths])
+        if teacher_eval is not None:
+            t_dir, t_name = teacher_eval
+            try:
+                agree[key] = [
+                    agreement_stats(
+                        ds.name,
+                        [run for f, m in folders for run in _runs(f, m, ds.name, seeds)],
+                        [run for _ in folders for run in _runs(Path(t_dir), t_name, ds.name, seeds)],
+                    )
+                    for ds in datasets
+                ]
+            except (ValueError, OSError) as err:
+                notes.append(f"no teacher agreement for {key}: {err}")
+    for col, source in (("heldout_loss", held), ("teacher_agreement", agree)):
+        if source:
+            table[[col, f"{col}_low", f"{col}_high"]] = float("nan")
+        for key, st in source.items():
+            est = estimate(st)
+            table.loc[key, [col, f"{col}_low", f"{col}_high"]] = [est.score, est.low, est.high]
+    diffs = grid_differences(stats, "rank_hard", "random", compare_budgets)
+    base_key = (BASE, 0.0)
+    if base_key in held:
+        diffs += [
+            compare(
+                st, held[base_key], (f"{k[0]} @ {k[1]:g}", "base student"), "held-out teacher-answer loss"
+            )
+            for k, st in held.items()
+            if k != base_key
+        ]
+    sentences = (
+        describe_differences(diffs) if diffs else ["No rank_hard / random pair at the compared budgets."]
+    )
+    n_min = min((len(s.uids) for parts in stats.values() for s in parts), default=0)
+    if (warning := smoke_warning(n_min)) is not None:
+        sentences.insert(0, warning)
+    return GridUncertainty(table.reset_index(), difference_table(diffs), sentences, notes)

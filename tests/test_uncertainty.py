@@ -186,3 +186,67 @@ def test_evaluation_uncertainty_reads_stage_07_files(tmp_path):
     assert unc.sentences[0].startswith("SMOKE RUN") and any(
         "distilled_student is better" in s for s in unc.sentences
     )
+
+
+def test_grid_uncertainty_pools_seeds_and_compares_rank_with_random(tmp_path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from compeffdist_utils.efficiency import results_frame
+    from compeffdist_utils.evaluation import prediction_path
+    from compeffdist_utils.heldout import heldout_path
+    from compeffdist_utils.io import write_jsonl
+    from compeffdist_utils.significance import grid_uncertainty
+    from compeffdist_utils.uncertainty_report import plot_efficiency_ci
+
+    spec = TaskSpec("sc/x", "basic", "classification", "macro_f1", "Classify.", ("negative", "positive"))
+    gold = _labels(60, 12, ("positive", "negative"))
+    ds = BenchDataset(spec, [Example(f"u{i}", f"s{i}", g) for i, g in enumerate(gold)], [], "sentibench")
+    rows = [{"point": "base__b0__s0", "selector": "base", "budget": 0.0, "seed": 0}]
+    rows += [
+        {"point": f"{sel}__b{b:g}__s{seed}", "selector": sel, "budget": b, "seed": seed}
+        for sel in ("random", "rank_hard")
+        for b in (0.1, 0.25)
+        for seed in (1, 2)
+    ]
+    rows.append(
+        {
+            "point": "ifd__b0.25__s1",
+            "selector": "ifd",
+            "budget": 0.25,
+            "seed": 1,
+            "reused_from": "random__b0.25__s1",
+        }
+    )
+    for k, r in enumerate(rows):
+        r["scores"] = {"sc/x": 50.0}
+        r["mean_score"] = 50.0 + k
+        if r.get("reused_from"):
+            continue
+        eval_dir = tmp_path / "efficiency" / "points" / r["point"] / "eval"
+        good = 0.9 if r["selector"] == "rank_hard" else 0.6  # rank_hard clearly better
+        rng = random.Random(k)
+        preds = [g if rng.random() < good else ("negative" if g == "positive" else "positive") for g in gold]
+        write_jsonl(
+            prediction_path(eval_dir, r["point"], "sc/x", 42),
+            [{"uid": f"u{i}", "prediction": p} for i, p in enumerate(preds)],
+        )
+        loss = 3.0 if r["selector"] == "base" else 2.0
+        write_jsonl(
+            heldout_path(eval_dir, r["point"]),
+            [{"sample_id": f"h{i}", "nll_sum": loss * 4 + i % 2, "n_tokens": 4} for i in range(25)],
+        )
+    unc = grid_uncertainty(tmp_path, rows, [ds], [42])
+    t = unc.table.set_index(["selector", "budget"])
+    assert (
+        t.loc[("rank_hard", 0.1), "n"] == 60
+        and t.loc[("rank_hard", 0.1), "ci_low"] < t.loc[("rank_hard", 0.1), "score"]
+    )
+    assert t.loc[("ifd", 0.25), "n"] == 60  # a reused point is read from its twin's folder
+        t.loc[("random", 0.25), "score"] / 1, abs=20
+    )  # read from its twin
+    rank_vs_random = unc.differences[unc.differences["model"] == "rank_hard"]
+    assert len(rank_vs_random) == 2 and rank_vs_random["significant"].all()
+    assert (t["heldout_loss"].drop(("base", 0.0)) < t.loc[("base", 0.0), "heldout_loss"]).all()
+    fig = plot_efficiency_ci(unc.table, results_frame(rows))
+    assert len(fig.axes) == 2
