@@ -30,6 +30,7 @@ from .uncertainty import (
 if TYPE_CHECKING:
     import pandas as pd
 
+    from .config import Params
     from .sentibench import BenchDataset
 
 OVERALL = "overall"
@@ -344,3 +345,19 @@ def grid_uncertainty(
     if (warning := smoke_warning(n_min)) is not None:
         sentences.insert(0, warning)
     return GridUncertainty(table.reset_index(), difference_table(diffs), sentences, notes)
+
+
+def grid_uncertainty_for_run(
+    params: Params, run_dir: str | Path, setup: str, root: Path | None = None
+) -> GridUncertainty:
+    """:func:`grid_uncertainty` for stage 08 of a run: its current grid rows, the grid's benchmark, and
+    stage 07's teacher predictions for the agreement (when the teacher was evaluated on the same prompts)."""
+    from .efficiency import grid_params, read_results
+    from .sentibench import load_for_run
+
+    ev = grid_params(params).evaluation
+    bench = load_for_run(ev.sentibench_dir, ev.datasets, ev.shots, Path(run_dir), root)
+    rows = [r for r in read_results(run_dir) if r.get("setup") == setup]
+    _, teacher = model_roles(params.evaluation.models)
+    teacher_eval = (Path(run_dir) / "eval", teacher) if teacher else None
+    return grid_uncertainty(run_dir, rows, bench.datasets, ev.seeds, teacher_eval=teacher_eval)
