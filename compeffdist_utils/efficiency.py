@@ -205,12 +205,17 @@ class TrainAndEvaluate:
     def __call__(
         self, point: GridPoint, selected: list[dict[str, Any]], params: Params, point_dir: Path
     ) -> dict[str, Any]:
+        from .eval_reuse import reused_base_outcome
         from .evaluation import evaluate_model
         from .heldout import write_heldout_loss
         from .models import load_causal_lm
         from .training import completed_run, train_student
 
         bench = self.benchmark(params)
+        if point.selector == BASE and not bench.fallback:  # stage 07 may have evaluated it already
+            reused = reused_base_outcome(params, self.run_dir, point_dir / "eval", point.slug, bench.datasets)
+            if reused is not None:
+                return reused | {"benchmark": "sentibench"}
         student_dir = point_dir / "student"
         done = completed_run(selected, params, student_dir) if point.selector != BASE else None
         # A finished point loads its trained model; otherwise the base, which training changes in place.

@@ -381,6 +381,8 @@ def evaluate_models(
 ) -> tuple[pd.DataFrame, dict[str, str]]:
     """Evaluate every model in ``evaluation.models``, one loaded at a time. Returns the results and the
     models skipped (name -> reason), so a missing model is reported rather than crashing the stage."""
+    from .eval_reuse import settings_key, write_settings
+
     frames, skipped = [], {}
     for name, spec in params.evaluation.models.items():
         try:
@@ -390,6 +392,7 @@ def evaluate_models(
             continue
         frames.append(evaluate_model(model, tok, datasets, params.evaluation, out_dir, name, progress))
         write_heldout_loss(model, tok, params, run_dir, out_dir, name)
+        write_settings(out_dir, name, settings_key(params, spec, run_dir))  # lets stage 08 reuse them
         del model, tok
         gc.collect()
     results = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=RESULT_COLUMNS)
