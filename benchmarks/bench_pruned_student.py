@@ -68,6 +68,7 @@ def main() -> None:
     ap.add_argument("--n-test", type=int, default=100)
     ap.add_argument("--datasets", nargs="+", default=["sc/sst2", "sc/twitter"])
     ap.add_argument("--max-new-tokens", type=int, default=96)
+    ap.add_argument("--skip-teacher", action="store_true", help="do not evaluate the teacher itself")
     args = ap.parse_args()
 
     load_before = os.getloadavg()
@@ -103,16 +104,18 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp)
-        tm, tt = load_causal_lm(EMBEDDED_CAUSAL_LM, params, device="cpu")
-        t_scores, t_nll = measure(tm, tt, "teacher", out)
-        del tm
         print(
             f"machine: {machine_line()}; teacher answers: {len(records)} in {teacher_s:.0f} s (cached on rerun)"
         )
-        print(
-            f"teacher: score {estimate(t_scores).score:.1f} (mean of {', '.join(args.datasets)}), "
-            f"held-out loss {estimate(t_nll).score:.3f}"
-        )
+        if not args.skip_teacher:
+            tm, tt = load_causal_lm(EMBEDDED_CAUSAL_LM, params, device="cpu")
+            t_scores, t_nll = measure(tm, tt, "teacher", out)
+            del tm
+            print(
+                f"teacher: score {estimate(t_scores).score:.1f} (mean of {', '.join(args.datasets)}), "
+                f"held-out loss {estimate(t_nll).score:.3f}",
+                flush=True,
+            )
         for keep in args.keep:
             spec = f"{EMBEDDED_CAUSAL_LM}#keep_layers={keep}"
             for method in args.methods:

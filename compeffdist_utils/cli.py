@@ -5,28 +5,16 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Any
 
 import yaml
 
-from .config import ParamsError, load_params
-
-
-def _parse_sets(items: list[str]) -> dict[str, Any]:
-    """``--set corpus.per_domain.imdb=4`` -> {"corpus.per_domain.imdb": 4} (values parsed as YAML)."""
-    out: dict[str, Any] = {}
-    for item in items:
-        if "=" not in item:
-            raise ParamsError(f"--set {item!r}: expected KEY=VALUE, e.g. corpus.per_domain.imdb=4")
-        key, value = item.split("=", 1)
-        out[key.strip()] = yaml.safe_load(value)
-    return out
+from .config import ParamsError, load_params, parse_set_overrides
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
     from .runner import Runner
 
-    runner = Runner(args.params, _parse_sets(args.set), run_dir=args.run_dir)
+    runner = Runner(args.params, parse_set_overrides(args.set), run_dir=args.run_dir)
     manifest = runner.run(stages=args.stages, force=args.force, progress=not args.quiet)
     print(f"\nrun folder: {runner.run_dir}")
     for st in manifest["stages"]:
@@ -36,7 +24,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 def _cmd_validate(args: argparse.Namespace) -> int:
-    params = load_params(args.params, _parse_sets(args.set))
+    params = load_params(args.params, parse_set_overrides(args.set))
     print(yaml.safe_dump(params.model_dump(mode="json"), sort_keys=False))
     return 0
 

@@ -373,6 +373,18 @@ def params_from_dict(
         raise ParamsError(_format_errors(err, source)) from None
 
 
+def parse_set_overrides(items: list[str] | tuple[str, ...]) -> dict[str, Any]:
+    """``--set corpus.per_domain.imdb=4`` -> {"corpus.per_domain.imdb": 4} (values parsed as YAML); the one
+    parser of both command lines (``compeffdist`` and ``python -m compeffdist_utils.training``)."""
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ParamsError(f"--set {item!r}: expected KEY=VALUE, e.g. corpus.per_domain.imdb=4")
+        out[key.strip()] = yaml.safe_load(value)
+    return out
+
+
 def load_params(path: str | Path, overrides: dict[str, Any] | None = None) -> Params:
     """Load and validate a params YAML file; errors name the file and the bad field."""
     path = Path(path)

@@ -57,7 +57,7 @@ def teacher_answer_nll(
     """
     import torch
 
-    from .training import IGNORE_INDEX, SFTCollator, tokenize_records
+    from .sft_data import IGNORE_INDEX, SFTCollator, tokenize_records
 
     items = []
     for rec in records:

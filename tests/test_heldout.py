@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from compeffdist_utils.heldout import heldout_loss_stats, teacher_answer_nll
-from compeffdist_utils.training import SFTCollator, tokenize_records
+from compeffdist_utils.sft_data import SFTCollator, tokenize_records
 from compeffdist_utils.uncertainty import point_score
 
 RECORDS = [
