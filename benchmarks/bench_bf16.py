@@ -95,7 +95,7 @@ def main() -> None:
     for task in ("scorer", "evaluation"):
         fp32, bf16 = best[(task, "float32")], best[(task, "bfloat16")]
         print(
-            f"  {task:10s} fp32 {fp32:6.1f} s  bf16 {bf16:6.1f} s  speedup {fp32 / bf16:4.2f}x (target >= 2x)"
+            f"  {task:10s} fp32 {fp32:6.1f} CPU s  bf16 {bf16:6.1f} CPU s  speedup {fp32 / bf16:4.2f}x (target >= 2x)"
         )
     rho = float(spearmanr(out[("scorer", "float32")], out[("scorer", "bfloat16")]).statistic)
     a, b = out[("evaluation", "float32")], out[("evaluation", "bfloat16")]
