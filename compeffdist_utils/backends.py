@@ -276,9 +276,12 @@ class HFBackend(TeacherBackend):
     backend_name = "hf"
 
     def __init__(self, model_spec: str, params: Params, cache: ResponseCache, batch_size: int = 8):
-        from .models import load_causal_lm
+        from .models import load_causal_lm, resolve_dtype
 
         super().__init__(model_spec, cache)
+        dtype = resolve_dtype(params.models.teacher.dtype, params.models.teacher.device)
+        if dtype != "float32":  # answers in another precision differ; fp32 keys stay as they were
+            self.identity["dtype"] = dtype
         self.batch_size = batch_size
         self._model_and_tok: tuple[Any, Any] | None = None
         self._load = lambda: load_causal_lm(

@@ -5,34 +5,16 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Any
 
 import yaml
 
-from .config import ParamsError, load_params
-
-
-def _parse_sets(items: list[str]) -> dict[str, Any]:
-    """``--set corpus.per_domain.imdb=4`` -> {"corpus.per_domain.imdb": 4} (values parsed as YAML)."""
-    out: dict[str, Any] = {}
-    for item in items:
-        if "=" not in item:
-            raise ParamsError(f"--set {item!r}: expected KEY=VALUE, e.g. corpus.per_domain.imdb=4")
-        key, value = item.split("=", 1)
-        try:
-            out[key.strip()] = yaml.safe_load(value)
-        except yaml.YAMLError as err:
-            problem = str(err).splitlines()[0]
-            raise ParamsError(
-                f"--set {item!r}: the value is not valid YAML ({problem}); quote it, e.g. --set 'KEY=\"...\"'"
-            ) from None
-    return out
+from .config import ParamsError, load_params, parse_set_overrides
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
     from .runner import Runner
 
-    runner = Runner(args.params, _parse_sets(args.set), run_dir=args.run_dir)
+    runner = Runner(args.params, parse_set_overrides(args.set), run_dir=args.run_dir)
     manifest = runner.run(stages=args.stages, force=args.force, progress=not args.quiet)
     print(f"\nrun folder: {runner.run_dir}")
     for st in manifest["stages"]:
@@ -51,7 +33,7 @@ def _cmd_plan(args: argparse.Namespace) -> int:
     from .runner import discover_stages, select_stages
     from .stage import find_project_root
 
-    params = load_params(args.params, _parse_sets(args.set))
+    params = load_params(args.params, parse_set_overrides(args.set))
     root = find_project_root()
     names = [s.name for s in select_stages(discover_stages(root / "notebooks"), args.stages)]
     rates = Rates.from_params(
@@ -70,7 +52,7 @@ def _cmd_plan(args: argparse.Namespace) -> int:
 def _cmd_validate(args: argparse.Namespace) -> int:
     from .models import check_model_specs
 
-    params = load_params(args.params, _parse_sets(args.set))
+    params = load_params(args.params, parse_set_overrides(args.set))
     problems = check_model_specs(params)
     if problems:
         raise ParamsError(
@@ -104,7 +86,7 @@ def _cmd_cache(args: argparse.Namespace) -> int:
     from .runner import discover_stages, select_stages
     from .stage import find_project_root
 
-    params = load_params(args.params, _parse_sets(args.set))
+    params = load_params(args.params, parse_set_overrides(args.set))
     path = cache_path(params)
     if not path.is_file():
         print(f"no response cache at {path}")

@@ -16,6 +16,8 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from .pruning import normalise_spec
+
 EMBEDDED_CAUSAL_LM = "embedded:smollm2-135m-instruct"
 EMBEDDED_EMBEDDER = "embedded:minilm-l6"
 
@@ -57,7 +59,7 @@ class TeacherParams(_Section):
     )
     max_retries: int = Field(default=4, ge=0, le=20)
     batch_size: int = Field(default=8, ge=1, description="hf backend: prompts per generate() call.")
-    dtype: Literal["float32", "bfloat16", "float16"] = "float32"
+    dtype: Literal["auto", "float32", "bfloat16", "float16"] = "float32"
     device: str = "auto"
 
     @model_validator(mode="after")
@@ -65,6 +67,8 @@ class TeacherParams(_Section):
         if self.backend == "openai" and not self.base_url:
             raise ValueError("backend 'openai' needs base_url (e.g. http://127.0.0.1:8000/v1)")
         return self
+
+    _pruned_model = field_validator("model", mode="before")(normalise_spec)
 
     @field_validator("api_key_env")
     @classmethod
@@ -79,8 +83,12 @@ class ModelsParams(_Section):
     teacher: TeacherParams = TeacherParams()
     student: str = EMBEDDED_CAUSAL_LM
     embedder: str = EMBEDDED_EMBEDDER
-    dtype: Literal["float32", "bfloat16", "float16"] = "float32"
+    # auto: bf16 forward passes on CPUs with AMX / AVX512-BF16 (or CUDA), fp32 otherwise (models.resolve_dtype)
+    dtype: Literal["auto", "float32", "bfloat16", "float16"] = "float32"
     device: str = "auto"
+
+    # A student may be a depth-pruned model, written as {base, keep_layers} (see pruning.py).
+    _pruned_student = field_validator("student", mode="before")(normalise_spec)
 
 
 class CorpusFile(_Section):
@@ -204,11 +212,17 @@ class DistillDataParams(_Section):
     max_samples: int | None = Field(default=None, ge=1)
     decoding: DecodingParams = DecodingParams(max_new_tokens=512, temperature=0.7)
     seed: int = 42
+    heldout_samples: int = Field(
+        default=0,
+        ge=0,
+        description="Answered samples set apart (never selected or trained on) for the held-out loss.",
+    )
 
 
 class DifficultyParams(_Section):
     scorer: str | None = Field(default=None, description="Causal LM spec; None = the student.")
-    dtype: Literal["float32", "bfloat16"] = "float32"
+    _pruned_scorer = field_validator("scorer", mode="before")(normalise_spec)
+    dtype: Literal["auto", "float32", "bfloat16"] = "float32"
     batch_size: int = Field(default=8, ge=1)
     max_length: int = Field(default=1024, ge=8)
     nucleus_p: float = Field(default=0.95, gt=0.0, le=1.0)
@@ -308,6 +322,11 @@ class EvaluationParams(_Section):
     @classmethod
     def _known(cls, v: list[str]) -> list[str]:
         return _known_datasets(v)
+
+    @field_validator("models", mode="before")
+    @classmethod
+    def _pruned_models(cls, v: Any) -> Any:
+        return {k: normalise_spec(s) for k, s in v.items()} if isinstance(v, dict) else v
 
 
 class EfficiencyParams(_Section):
@@ -505,6 +524,24 @@ def params_from_dict(
         return Params.model_validate(apply_overrides(data, overrides))
     except ValidationError as err:
         raise ParamsError(_format_errors(err, source)) from None
+
+
+def parse_set_overrides(items: list[str] | tuple[str, ...]) -> dict[str, Any]:
+    """``--set corpus.per_domain.imdb=4`` -> {"corpus.per_domain.imdb": 4} (values parsed as YAML); the one
+    parser of both command lines (``compeffdist`` and ``python -m compeffdist_utils.training``)."""
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ParamsError(f"--set {item!r}: expected KEY=VALUE, e.g. corpus.per_domain.imdb=4")
+        try:
+            out[key.strip()] = yaml.safe_load(value)
+        except yaml.YAMLError as err:
+            problem = str(err).splitlines()[0]
+            raise ParamsError(
+                f"--set {item!r}: the value is not valid YAML ({problem}); quote it, e.g. --set 'KEY=\"...\"'"
+            ) from None
+    return out
 
 
 def load_params(path: str | Path, overrides: dict[str, Any] | None = None) -> Params:

@@ -42,6 +42,7 @@ from typing import TYPE_CHECKING, Any
 from .code_hash import code_hash
 from .config import Params, params_from_dict
 from .io import read_jsonl, write_jsonl
+from .models import resolve_dtype
 from .progress import tqdm
 from .selection import select_samples
 
@@ -71,6 +72,7 @@ OUTCOME_KEYS = (
     "scores",
     "eval_seconds",
     "benchmark",
+    "heldout_loss",
 )
 
 
@@ -137,7 +139,7 @@ def setup_fingerprint(
     meta = {
         "code": code_hash(["efficiency"]),
         "student": gparams.models.student,
-        "dtype": gparams.models.dtype,
+        "dtype": resolve_dtype(gparams.models.dtype, gparams.models.device),
         "training": training,
         "selection": {"stratify": gparams.selection.stratify, "soft_peak": gparams.selection.soft_peak},
         "evaluation": ev,
@@ -213,15 +215,22 @@ class TrainAndEvaluate:
     def __call__(
         self, point: GridPoint, selected: list[dict[str, Any]], params: Params, point_dir: Path
     ) -> dict[str, Any]:
+        from .eval_reuse import reused_base_outcome
         from .evaluation import evaluate_model
+        from .heldout import write_heldout_loss
         from .models import load_causal_lm
         from .training import completed_run, train_student
 
         bench = self.benchmark(params)
+        if point.selector == BASE and not bench.fallback:  # stage 07 may have evaluated it already
+            reused = reused_base_outcome(params, self.run_dir, point_dir / "eval", point.slug, bench.datasets)
+            if reused is not None:
+                return reused | {"benchmark": "sentibench"}
         student_dir = point_dir / "student"
         done = completed_run(selected, params, student_dir) if point.selector != BASE else None
         # A finished point loads its trained model; otherwise the base, which training changes in place.
-        model, tok = load_causal_lm(done.model_dir if done else params.models.student, params)
+        dtype = None if point.selector == BASE else resolve_dtype(params.models.dtype, training=True)
+        model, tok = load_causal_lm(done.model_dir if done else params.models.student, params, dtype=dtype)
         out: dict[str, Any] = {}
         if point.selector != BASE:
             result = done or train_student(selected, params, student_dir, base=(model, tok))
@@ -237,10 +246,12 @@ class TrainAndEvaluate:
         frame = evaluate_model(
             model, tok, bench.datasets, params.evaluation, point_dir / "eval", point.slug, self.progress
         )
+        heldout_loss = write_heldout_loss(model, tok, params, self.run_dir, point_dir / "eval", point.slug)
         out |= {
             "scores": _scores_by_dataset(frame),
             "eval_seconds": round(time.time() - t0, 2),
             "benchmark": "fallback" if bench.fallback else "sentibench",
+            "heldout_loss": heldout_loss,
         }
         del model, tok
         gc.collect()

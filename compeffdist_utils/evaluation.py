@@ -33,6 +33,7 @@ from typing import Any
 import pandas as pd
 
 from .config import EvaluationParams, Params
+from .heldout import write_heldout_loss
 from .io import read_jsonl, write_jsonl
 from .metrics import (
     macro_f1,
@@ -44,7 +45,16 @@ from .metrics import (
     tuple_f1,
 )
 from .progress import tqdm
-from .sentibench import GROUPS, BenchDataset, Prompt, TaskSpec, build_prompts, prompt_limit, test_subset
+from .sentibench import (
+    GROUPS,
+    BenchDataset,
+    Example,
+    Prompt,
+    TaskSpec,
+    build_prompts,
+    prompt_limit,
+    test_subset,
+)
 
 STOP_STRINGS = ("\n\n", "\nSentence:")
 RESULT_COLUMNS = ["model", "dataset", "group", "seed", "score"]
@@ -216,15 +226,19 @@ def items_to_records(items: Sequence[Any], fields: Sequence[str]) -> tuple[list[
 # -- scoring -------------------------------------------------------------------------------------------
 
 
-def score_predictions(spec: TaskSpec, prompts: Sequence[Prompt], predictions: Sequence[Any]) -> float:
-    """The dataset's metric in [0, 1]; ``predictions`` are labels or lists of answer records."""
-    examples = [p.example for p in prompts]
+def metric_inputs(
+    spec: TaskSpec, examples: Sequence[Example], predictions: Sequence[Any]
+) -> tuple[list, list]:
+    """(gold, pred) per example in the form the dataset's metric takes: labels, tuples or opinions.
+
+    One place for it, so the score (:func:`score_predictions`) and its bootstrap interval
+    (``uncertainty``) read answers the same way.
+    """
     if spec.metric == "macro_f1":
-        return macro_f1([e.gold for e in examples], list(predictions))
+        return [e.gold for e in examples], list(predictions)
     if spec.metric == "tuple_f1":
         gold = [[tuple(r[f] for f in spec.fields) for r in e.gold] for e in examples]
-        pred = [[tuple(r[f] for f in spec.fields) for r in recs] for recs in predictions]
-        return tuple_f1(gold, pred)["f1"]
+        return gold, [[tuple(r[f] for f in spec.fields) for r in recs] for recs in predictions]
     gold_ops = [
         [
             opinion_from_spans(e.sentence, s["holder"], s["target"], s["expression"], s["polarity"])
@@ -240,7 +254,17 @@ def score_predictions(spec: TaskSpec, prompts: Sequence[Prompt], predictions: Se
         ]
         for e, recs in zip(examples, predictions, strict=True)
     ]
-    return opener_f1(gold_ops, pred_ops)["f1"]
+    return gold_ops, pred_ops
+
+
+def score_predictions(spec: TaskSpec, prompts: Sequence[Prompt], predictions: Sequence[Any]) -> float:
+    """The dataset's metric in [0, 1]; ``predictions`` are labels or lists of answer records."""
+    gold, pred = metric_inputs(spec, [p.example for p in prompts], predictions)
+    if spec.metric == "macro_f1":
+        return macro_f1(gold, pred)
+    if spec.metric == "tuple_f1":
+        return tuple_f1(gold, pred)["f1"]
+    return opener_f1(gold, pred)["f1"]
 
 
 def _same_tuples(spec: TaskSpec, gold: Sequence[dict[str, str]], pred: Sequence[dict[str, str]]) -> bool:
@@ -383,6 +407,8 @@ def evaluate_models(
 ) -> tuple[pd.DataFrame, dict[str, str]]:
     """Evaluate every model in ``evaluation.models``, one loaded at a time. Returns the results and the
     models skipped (name -> reason), so a missing model is reported rather than crashing the stage."""
+    from .eval_reuse import settings_key, write_settings
+
     frames, skipped = [], {}
     for name, spec in params.evaluation.models.items():
         try:
@@ -391,6 +417,8 @@ def evaluate_models(
             skipped[name] = str(err)
             continue
         frames.append(evaluate_model(model, tok, datasets, params.evaluation, out_dir, name, progress))
+        write_heldout_loss(model, tok, params, run_dir, out_dir, name)
+        write_settings(out_dir, name, settings_key(params, spec, run_dir))  # lets stage 08 reuse them
         del model, tok
         gc.collect()
     results = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=RESULT_COLUMNS)

@@ -24,7 +24,7 @@ STAGE_SECTIONS: dict[str, list[str]] = {
     "04": ["models.teacher", "distill_data"],
     "05": ["models.student", "models.dtype", "difficulty", "selection"],
     "06": ["models.student", "models.dtype", "training"],
-    "07": ["models.student", "models.teacher", "models.dtype", "evaluation"],
+    "07": ["models.student", "models.teacher", "models.dtype", "evaluation", "training.max_length"],
     "08": ["models.student", "models.dtype", "selection", "training", "evaluation", "efficiency"],
 }
 

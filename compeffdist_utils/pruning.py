@@ -1,0 +1,231 @@
+"""A student smaller than its teacher: depth pruning of a Llama-family decoder.
+
+The only instruct LM a package ships here is SmolLM2-135M, so teacher and student would otherwise be the
+same model and distillation could show no gap. Prune-then-distill work (Minitron, Sheared-LLaMA) derives
+the student from the teacher by dropping whole decoder layers and then trains it; the kit does the same.
+
+Spec syntax (a model spec like any other, usable wherever params take one)::
+
+    embedded:smollm2-135m-instruct#keep_layers=15            # the default rule, "spread"
+    embedded:smollm2-135m-instruct#keep_layers=15,rule=front
+
+or, in YAML, the mapping ``{base: embedded:smollm2-135m-instruct, keep_layers: 15, rule: spread}``, which
+:func:`normalise_spec` turns into the string form when params load.
+
+Which layers are kept (:func:`kept_layers`, tested in tests/test_pruning.py):
+
+- ``spread`` (default): ``keep`` layers evenly spaced over the depth, always the first and the last
+  (layer ``i * (n - 1) / (keep - 1)`` rounded half up, for ``i = 0 .. keep-1``). The first layer turns embeddings
+  into the residual stream and the last one turns it back into next-token logits; the layers between
+  are the most redundant, so it drops every other one of them rather than one block.
+- ``front``: the first ``keep - 1`` layers and the last one, i.e. one contiguous block of deep layers
+  is dropped (the deeper layers of an LLM matter least: Gromov et al., "The Unreasonable Ineffectiveness
+  of the Deeper Layers").
+
+The pruned model is built once into ``<cache>/models/pruned/<name>-<hash>`` through a temporary folder
+renamed into place when complete (like the GGUF conversion), so an interrupted build never leaves a
+folder that loads as broken. The hash covers the base spec, its config and weight files, the kept layers
+and :data:`PRUNE_VERSION`, so a change to the base model or to this code builds a new folder.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import re
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+PRUNE_VERSION = 1  # bump when the way a pruned folder is built changes (invalidates the cache)
+RULES = ("spread", "front")
+RECIPE_FILE = "pruning.json"
+_COMPLETE_MARK = ".complete"
+_SEP = "#"
+
+
+class PruneSpecError(ValueError):
+    """A pruned-model spec that cannot be built; the message names the spec and what is allowed."""
+
+
+@dataclass(frozen=True)
+class PrunedSpec:
+    """A base model spec with the number of decoder layers to keep and the rule that picks them."""
+
+    base: str
+    keep_layers: int
+    rule: str = "spread"
+
+    @property
+    def spec(self) -> str:
+        """The canonical string form (what params store and what fingerprints hash)."""
+        opts = f"keep_layers={self.keep_layers}" + ("" if self.rule == "spread" else f",rule={self.rule}")
+        return f"{self.base}{_SEP}{opts}"
+
+
+def _checked(base: Any, keep: Any, rule: Any, spec: str) -> PrunedSpec:
+    if not isinstance(base, str) or not base or _SEP in base:
+        raise PruneSpecError(f"pruned model {spec!r}: 'base' must be a model spec without {_SEP!r}")
+    try:
+        k = int(keep)
+    except (TypeError, ValueError):
+        raise PruneSpecError(
+            f"pruned model {spec!r}: keep_layers must be a whole number, got {keep!r}"
+        ) from None
+    if str(keep).strip() != str(k) or k < 1:
+        raise PruneSpecError(f"pruned model {spec!r}: keep_layers must be a whole number >= 1, got {keep!r}")
+    if rule not in RULES:
+        raise PruneSpecError(f"pruned model {spec!r}: rule must be one of {list(RULES)}, got {rule!r}")
+    return PrunedSpec(base, k, rule)
+
+
+def parse_pruned_spec(spec: str) -> PrunedSpec | None:
+    """The :class:`PrunedSpec` of ``base#keep_layers=K[,rule=R]``; ``None`` for a spec without ``#``."""
+    if _SEP not in spec:
+        return None
+    base, _, opts = spec.rpartition(_SEP)
+    fields: dict[str, str] = {}
+    for part in filter(None, (p.strip() for p in opts.split(","))):
+        key, eq, value = part.partition("=")
+        if not eq or key.strip() not in ("keep_layers", "rule"):
+            raise PruneSpecError(
+                f"pruned model {spec!r}: cannot read {part!r}; write base#keep_layers=K[,rule=spread|front]"
+            )
+        fields[key.strip()] = value.strip()
+    if "keep_layers" not in fields:
+        raise PruneSpecError(f"pruned model {spec!r}: keep_layers is missing (base#keep_layers=K)")
+    return _checked(base, fields["keep_layers"], fields.get("rule", "spread"), spec)
+
+
+def normalise_spec(value: Any) -> Any:
+    """Params accept a pruned model as a mapping {base, keep_layers, rule?}; store its string form.
+
+    Strings are checked (a malformed ``#`` spec fails when params load, not when a stage needs the
+    model); anything else is returned unchanged for the field's own validation to judge.
+    """
+    if isinstance(value, dict):
+        unknown = sorted(set(value) - {"base", "keep_layers", "rule"})
+        if unknown or "base" not in value or "keep_layers" not in value:
+            raise PruneSpecError(
+                f"pruned model {value!r}: expected keys base, keep_layers (and optionally rule); "
+                f"unknown: {unknown}"
+            )
+        return _checked(value["base"], value["keep_layers"], value.get("rule", "spread"), str(value)).spec
+    if isinstance(value, str):
+        parsed = parse_pruned_spec(value)
+        return value if parsed is None else parsed.spec
+    return value
+
+
+def kept_layers(n_layers: int, keep: int, rule: str = "spread") -> list[int]:
+    """Indices (ascending) of the decoder layers a pruned model keeps; see the module docstring."""
+    if not 1 <= keep < n_layers:
+        raise PruneSpecError(f"keep_layers must be between 1 and {n_layers - 1} for a {n_layers}-layer model")
+    if rule not in RULES:
+        raise PruneSpecError(f"rule must be one of {list(RULES)}, got {rule!r}")
+    if keep == 1:
+        return [n_layers - 1] if rule == "front" else [0]
+    if rule == "front":
+        return [*range(keep - 1), n_layers - 1]
+    span, steps = n_layers - 1, keep - 1  # i * span / steps rounded half up, in whole numbers (no float ties)
+    return [(2 * i * span + steps) // (2 * steps) for i in range(keep)]  # distinct: the step is >= 1
+
+
+# -- building the folder ----------------------------------------------------------------------------------
+
+
+def _base_fingerprint(base_path: str) -> str:
+    """The base folder's config and weight files (name, size), so a changed base builds anew."""
+    path = Path(base_path)
+    if not path.is_dir():
+        return base_path  # a hub id: the id is all there is to hash
+    h = hashlib.sha256((path / "config.json").read_bytes() if (path / "config.json").is_file() else b"")
+    for f in sorted(path.glob("*.safetensors")) + sorted(path.glob("*.bin")):
+        h.update(f"{f.name}:{f.stat().st_size}".encode())
+    return h.hexdigest()
+
+
+def _n_layers(base_path: str, spec: str) -> int:
+    from transformers import AutoConfig
+
+    config = AutoConfig.from_pretrained(base_path)
+    n = getattr(config, "num_hidden_layers", None)
+    if not isinstance(n, int):
+        raise PruneSpecError(f"pruned model {spec!r}: the base's config has no num_hidden_layers")
+    return n
+
+
+def pruned_dir(ps: PrunedSpec, cache_dir: Path) -> Path:
+    """The built folder of ``ps`` in the kit cache, building it on first use."""
+    from .models import resolve_model_path
+
+    base_path = resolve_model_path(ps.base, cache_dir)
+    n = _n_layers(base_path, ps.spec)
+    try:
+        layers = kept_layers(n, ps.keep_layers, ps.rule)
+    except PruneSpecError as err:
+        raise PruneSpecError(f"pruned model {ps.spec!r}: {err}") from None
+    key = json.dumps([PRUNE_VERSION, ps.base, _base_fingerprint(base_path), layers]).encode()
+    name = re.sub(r"[^A-Za-z0-9_.-]+", "-", ps.base.split(":")[-1].strip("/")) or "model"
+    target = cache_dir / "models" / "pruned" / f"{name}-L{len(layers)}-{hashlib.sha256(key).hexdigest()[:12]}"
+    if not (target / _COMPLETE_MARK).exists():
+        _build(base_path, ps, layers, n, target)
+    return target
+
+
+def prune_model(model: Any, layers: list[int]) -> Any:
+    """Keep only ``layers`` of a loaded Llama-family model, in place; returns the model.
+
+    Each kept layer gets its new position as ``layer_idx`` (the KV cache is indexed by it), and the
+    config's per-layer lists (e.g. ``layer_types``) are cut to match.
+    """
+    import torch
+
+    decoder = getattr(model, "model", None)
+    old = getattr(decoder, "layers", None)
+    if not isinstance(old, torch.nn.ModuleList):
+        raise PruneSpecError(
+            f"depth pruning needs a Llama-family decoder (model.model.layers); got {type(model).__name__}"
+        )
+    n = len(old)
+    decoder.layers = torch.nn.ModuleList([old[i] for i in layers])
+    for new_idx, layer in enumerate(decoder.layers):
+        for module in layer.modules():
+            if hasattr(module, "layer_idx"):
+                module.layer_idx = new_idx
+    config = model.config
+    for attr, value in list(vars(config).items()):
+        if isinstance(value, list) and len(value) == n and attr != "architectures":
+            setattr(config, attr, [value[i] for i in layers])
+    config.num_hidden_layers = len(layers)
+    return model
+
+
+def _build(base_path: str, ps: PrunedSpec, layers: list[int], n: int, target: Path) -> None:
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    log.info("building %s (%d of %d layers) in %s (one time)", ps.spec, len(layers), n, target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    try:
+        model = AutoModelForCausalLM.from_pretrained(base_path, dtype=torch.float32)
+        prune_model(model, layers).save_pretrained(tmp)
+        AutoTokenizer.from_pretrained(base_path).save_pretrained(tmp)
+        recipe = {"base": ps.base, "rule": ps.rule, "base_layers": n, "kept_layers": layers}
+        (tmp / RECIPE_FILE).write_text(json.dumps(recipe | {"version": PRUNE_VERSION}, indent=2) + "\n")
+        (tmp / _COMPLETE_MARK).write_text(ps.spec + "\n")
+        if (target / _COMPLETE_MARK).exists():  # another process finished first
+            return
+        if target.exists():  # an incomplete folder left by something else
+            shutil.rmtree(target)
+        os.replace(tmp, target)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
