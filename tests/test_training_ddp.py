@@ -117,9 +117,18 @@ def _rank_pid(launcher: int, rank: int) -> int | None:
     return None
 
 
-def _run(cmd: list[str], log: Path, timeout: float = 900) -> subprocess.CompletedProcess:
+def _run(cmd: list[str], log: Path, timeout: float = 900) -> int:
+    """Run ``cmd`` in its own process group; on a timeout the whole group (launcher and workers) is killed."""
     with open(log, "w") as f:
-        return subprocess.run(cmd, stdout=f, stderr=subprocess.STDOUT, env=_env(), timeout=timeout, cwd=ROOT)
+        proc = subprocess.Popen(
+            cmd, stdout=f, stderr=subprocess.STDOUT, env=_env(), cwd=ROOT, start_new_session=True
+        )
+    try:
+        return proc.wait(timeout=timeout)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=60)
 
 
 def _kill_rank_after_checkpoint(cmd: list[str], ckpt: Path, log: Path, rank: int = 1) -> int:
@@ -158,13 +167,12 @@ def runs(tmp_path_factory) -> dict[str, Any]:
         cmd, ddp / "student" / "checkpoints" / "checkpoint-2", root / "killed.log"
     )
     killed_s = time.time() - t0
-    resumed = _run(cmd, root / "resumed.log")
-    assert resumed.returncode == 0, (root / "resumed.log").read_text()[-4000:]
+    assert _run(cmd, root / "resumed.log") == 0, (root / "resumed.log").read_text()[-4000:]
     ddp_s = time.time() - t0
 
     t1 = time.time()
-    ref = _run([sys.executable, *_cli_args(single, _overrides(per_device_batch_size=2, gradient_accumulation_steps=2))], root / "single.log")  # fmt: skip
-    assert ref.returncode == 0, (root / "single.log").read_text()[-4000:]
+    one = _overrides(per_device_batch_size=2, gradient_accumulation_steps=2)
+    assert _run([sys.executable, *_cli_args(single, one)], root / "single.log") == 0, (root / "single.log").read_text()[-4000:]  # fmt: skip
     print(
         f"\nDDP: killed run {killed_s:.0f} s, with resume {ddp_s:.0f} s; one process: {time.time() - t1:.0f} s"
     )
