@@ -80,14 +80,32 @@ def embedded_smollm_dir(cache_dir: Path) -> Path:
     return target
 
 
+@contextlib.contextmanager
+def building_model_folder(target: Path, note: str) -> Iterator[Path]:
+    """A temp folder beside ``target`` to build a model into. When the block ends without error the folder
+    is marked complete and renamed to ``target`` in one step (unless another process finished first); on
+    an error it is removed. So a half-written model folder is never loaded, even after a kill."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    try:
+        yield tmp
+        (tmp / _COMPLETE_MARK).write_text(note + "\n")
+        if (target / _COMPLETE_MARK).exists():  # another process finished first
+            return
+        if target.exists():  # an incomplete folder left by something else
+            shutil.rmtree(target)
+        os.replace(tmp, target)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
 def _convert_gguf(gguf_dir: Path, gguf_name: str, target: Path) -> None:
     import torch
     from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
 
     log.info("converting %s to a safetensors folder in %s (one time, ~40 s)", gguf_name, target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
-    try:
+    with building_model_folder(target, "converted from " + gguf_name) as tmp:
         tok = AutoTokenizer.from_pretrained(gguf_dir, gguf_file=gguf_name)
         gguf_model = AutoModelForCausalLM.from_pretrained(gguf_dir, gguf_file=gguf_name, dtype=torch.float32)
         config = AutoConfig.from_pretrained(gguf_dir, gguf_file=gguf_name)
@@ -99,15 +117,6 @@ def _convert_gguf(gguf_dir: Path, gguf_name: str, target: Path) -> None:
         plain.generation_config = gguf_model.generation_config
         plain.save_pretrained(tmp)
         tok.save_pretrained(tmp)
-        (tmp / _COMPLETE_MARK).write_text("converted from " + gguf_name + "\n")
-        if (target / _COMPLETE_MARK).exists():  # another process finished first
-            return
-        if target.exists():  # an incomplete folder left by something else
-            shutil.rmtree(target)
-        os.replace(tmp, target)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
 
 
 def embedded_minilm_dir() -> Path:

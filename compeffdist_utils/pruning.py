@@ -33,10 +33,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 import re
-import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -46,7 +43,7 @@ log = logging.getLogger(__name__)
 PRUNE_VERSION = 1  # bump when the way a pruned folder is built changes (invalidates the cache)
 RULES = ("spread", "front")
 RECIPE_FILE = "pruning.json"
-_COMPLETE_MARK = ".complete"
+_COMPLETE_MARK = ".complete"  # the mark models.building_model_folder writes
 _SEP = "#"
 
 
@@ -211,21 +208,12 @@ def _build(base_path: str, ps: PrunedSpec, layers: list[int], n: int, target: Pa
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
+    from .models import building_model_folder  # models imports this module: import at call time
+
     log.info("building %s (%d of %d layers) in %s (one time)", ps.spec, len(layers), n, target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
-    try:
+    with building_model_folder(target, ps.spec) as tmp:
         model = AutoModelForCausalLM.from_pretrained(base_path, dtype=torch.float32)
         prune_model(model, layers).save_pretrained(tmp)
         AutoTokenizer.from_pretrained(base_path).save_pretrained(tmp)
         recipe = {"base": ps.base, "rule": ps.rule, "base_layers": n, "kept_layers": layers}
         (tmp / RECIPE_FILE).write_text(json.dumps(recipe | {"version": PRUNE_VERSION}, indent=2) + "\n")
-        (tmp / _COMPLETE_MARK).write_text(ps.spec + "\n")
-        if (target / _COMPLETE_MARK).exists():  # another process finished first
-            return
-        if target.exists():  # an incomplete folder left by something else
-            shutil.rmtree(target)
-        os.replace(tmp, target)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import threading
 from pathlib import Path
 
 import pytest
@@ -121,3 +122,22 @@ def chromium() -> str:
             "`apt-get install chromium`); report.html was NOT checked in a browser"
         )
     return found
+
+
+def count_in_flight(teacher) -> list[int]:
+    """Wrap the backend's one-request call; returns [peak in-flight requests], updated as they run."""
+    in_flight, peak, lock = [0], [0], threading.Lock()
+    real_one = teacher._one
+
+    def counting(req):
+        with lock:
+            in_flight[0] += 1
+            peak[0] = max(peak[0], in_flight[0])
+        try:
+            return real_one(req)
+        finally:
+            with lock:
+                in_flight[0] -= 1
+
+    teacher._one = counting
+    return peak

@@ -10,6 +10,7 @@ import pytest
 from compeffdist_utils.backends import OpenAIBackend, TeacherUnavailableError, make_teacher
 from compeffdist_utils.cache import ResponseCache
 from compeffdist_utils.config import DecodingParams, Params
+from tests.conftest import count_in_flight
 
 GREEDY = DecodingParams(max_new_tokens=8, temperature=0.0)
 PROMPTS = [
@@ -37,20 +38,7 @@ def test_real_server_answers_in_order_concurrently_and_reuses_the_cache(tmp_path
     one_by_one = seq.chat(PROMPTS, GREEDY, desc="sequential")
 
     conc = make_teacher(_params(tmp_path / "b", base_url, model, max_concurrency=4))
-    in_flight, peak, lock = [0], [0], threading.Lock()
-    real_one = conc._one
-
-    def counting(req):
-        with lock:
-            in_flight[0] += 1
-            peak[0] = max(peak[0], in_flight[0])
-        try:
-            return real_one(req)
-        finally:
-            with lock:
-                in_flight[0] -= 1
-
-    conc._one = counting
+    peak = count_in_flight(conc)
     answers = conc.chat(PROMPTS, GREEDY, desc="concurrent")
     assert answers == one_by_one and all(answers)
     assert peak[0] > 1, "requests were not sent concurrently"

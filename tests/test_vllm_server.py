@@ -13,7 +13,6 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import threading
 import time
 import urllib.request
 import warnings
@@ -26,7 +25,7 @@ from compeffdist_utils.attributes import enumerate_attributes
 from compeffdist_utils.backends import make_teacher
 from compeffdist_utils.cache import ResponseCache
 from compeffdist_utils.config import AttributesParams, DecodingParams, Params
-from tests.conftest import ROOT, _free_port
+from tests.conftest import ROOT, _free_port, count_in_flight
 
 pytestmark = [pytest.mark.slow, pytest.mark.vllm]
 
@@ -124,25 +123,6 @@ def _params(cache: Path, base_url: str, model: str, **teacher) -> Params:
     )
 
 
-def _count_in_flight(teacher) -> list[int]:
-    """Wrap the backend's one-request call; returns [peak in-flight requests], updated as they run."""
-    in_flight, peak, lock = [0], [0], threading.Lock()
-    real_one = teacher._one
-
-    def counting(req):
-        with lock:
-            in_flight[0] += 1
-            peak[0] = max(peak[0], in_flight[0])
-        try:
-            return real_one(req)
-        finally:
-            with lock:
-                in_flight[0] -= 1
-
-    teacher._one = counting
-    return peak
-
-
 def test_stage01_through_vllm_in_order_bounded_and_cached(vllm_server, tmp_path):
     base_url, model = vllm_server
     t0 = time.time()
@@ -150,7 +130,7 @@ def test_stage01_through_vllm_in_order_bounded_and_cached(vllm_server, tmp_path)
     sequential = enumerate_attributes(one_by_one, TEXTS, ENUMERATION)
 
     teacher = make_teacher(_params(tmp_path / "conc", base_url, model, max_concurrency=2))
-    peak = _count_in_flight(teacher)
+    peak = count_in_flight(teacher)
     enums = enumerate_attributes(teacher, TEXTS, ENUMERATION)
     print(f"\nstage-01 enumeration of {len(TEXTS)} texts, twice: {time.time() - t0:.1f} s")
     # Complete and in order: one non-empty answer per text, the same as asked one at a time (greedy).
