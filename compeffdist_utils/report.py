@@ -91,7 +91,9 @@ def _results_table(run_dir: Path, manifest: dict[str, Any]) -> str | None:
     for name, what in CI_TABLES:
         table = run_dir / "tables" / f"07_evaluation_{name}.csv"
         if table.is_file():
-            body += f'<p class="cdk-what">{html.escape(what)}</p>' + _table(pd.read_csv(table))
+            body += f'<p class="cdk-what">{html.escape(what)}</p>' + _table(
+                pd.read_csv(table, index_col=0).rename_axis(None)
+            )
     return _section("results", "Models x datasets", sentence, body)
 
 
