@@ -133,49 +133,13 @@ stage.finish()
 """
 
 
-class _FakeChatServer:
-    """An OpenAI-compatible /v1/chat/completions on 127.0.0.1 that counts the requests it answers."""
-
-    def __init__(self):
-        import http.server
-        import threading
-
-        server = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_POST(self):  # noqa: N802 (http.server's name)
-                self.rfile.read(int(self.headers["Content-Length"]))
-                server.calls += 1
-                body = json.dumps({
-                    "id": "x", "object": "chat.completion", "created": 0, "model": "fake",
-                    "choices": [{"index": 0, "finish_reason": "stop",
-                                 "message": {"role": "assistant", "content": f"hello {server.calls}"}}],
-                    "usage": {"prompt_tokens": 3, "completion_tokens": 2, "total_tokens": 5},
-                }).encode()  # fmt: skip
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args):
-                pass
-
-        self.calls = 0
-        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
-
-    def close(self):
-        self.httpd.shutdown()
-        self.httpd.server_close()
-
-
 def test_a_code_change_reruns_the_stage_but_never_asks_the_teacher_again(tmp_path):
     """A scratch copy of the package: the runner and the notebook kernel both import it (PYTHONPATH)."""
     import os
     import subprocess
     import sys
+
+    from tests.fake_server import completion, serve
 
     shutil.copytree(ROOT / "compeffdist_utils", tmp_path / "compeffdist_utils",
                     ignore=shutil.ignore_patterns("__pycache__"))  # fmt: skip
@@ -185,23 +149,29 @@ def test_a_code_change_reruns_the_stage_but_never_asks_the_teacher_again(tmp_pat
     nb = nbformat.read(tmp_path / "notebooks/00_code.ipynb", as_version=4)
     nb.cells[1].source = CODE_STAGE
     nbformat.write(nb, tmp_path / "notebooks/00_code.ipynb")
-    server = _FakeChatServer()
-    sets = [f"cache_dir={tmp_path / 'cache'}", "models.teacher.backend=openai",
-            f"models.teacher.base_url={server.url}", "models.teacher.model=fake", "models.teacher.max_retries=0"]  # fmt: skip
-    cmd = [sys.executable, "-m", "compeffdist_utils.cli", "run", str(ROOT / "tests/params/ci.yaml"), "--quiet",
-           "--run-dir", str(tmp_path / "run")] + [a for s in sets for a in ("--set", s)]  # fmt: skip
-    env = {**os.environ, "PYTHONPATH": str(tmp_path)}
 
-    def run() -> tuple[dict, dict]:
-        proc = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
-        assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
-        stage = json.loads((tmp_path / "run/manifest.json").read_text())["stages"][0]
-        return stage, json.loads((tmp_path / "run/code/out.jsonl").read_text())
+    answered = [0]
 
-    try:
+    def reply(_handler):
+        answered[0] += 1
+        return 200, "application/json", completion(f"hello {answered[0]}")
+
+    with serve(reply) as (url, calls):
+        sets = [f"cache_dir={tmp_path / 'cache'}", "models.teacher.backend=openai",
+                f"models.teacher.base_url={url}", "models.teacher.model=fake", "models.teacher.max_retries=0"]  # fmt: skip
+        cmd = [sys.executable, "-m", "compeffdist_utils.cli", "run", str(ROOT / "tests/params/ci.yaml"), "--quiet",
+               "--run-dir", str(tmp_path / "run")] + [a for s in sets for a in ("--set", s)]  # fmt: skip
+        env = {**os.environ, "PYTHONPATH": str(tmp_path)}
+
+        def run() -> tuple[dict, dict]:
+            proc = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+            assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+            stage = json.loads((tmp_path / "run/manifest.json").read_text())["stages"][0]
+            return stage, json.loads((tmp_path / "run/code/out.jsonl").read_text())
+
         first, out1 = run()
         assert first["status"] == "ok" and out1 == {"label": "mixed case", "answer": "hello 1"}
-        assert server.calls == 1
+        assert calls[0] == 1
         helper = tmp_path / "compeffdist_utils/metrics.py"
         src = helper.read_text()
         assert "str(text).casefold()" in src
@@ -210,11 +180,9 @@ def test_a_code_change_reruns_the_stage_but_never_asks_the_teacher_again(tmp_pat
         assert again["status"] == "ok" and again["fingerprint"] != first["fingerprint"]
         assert out3 == {"label": "MIXED CASE", "answer": "hello 1"}  # new code, the cached answer
         assert again["teacher_usage"]["cache_hits"] == 1 and again["teacher_usage"]["cache_misses"] == 0
-        assert server.calls == 1
+        assert calls[0] == 1
         (tmp_path / "compeffdist_utils/training.py").write_text("# not imported by this stage\n")
         assert run()[0]["status"] == "skipped"  # code the stage does not import leaves it alone
-    finally:
-        server.close()
 
 
 def test_console_shows_the_running_stage_inner_progress_and_quiet_one_line_per_stage(project, capsys):
