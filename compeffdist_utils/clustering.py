@@ -130,12 +130,36 @@ def similarity(x: np.ndarray) -> np.ndarray:
 
 
 def _repeated_ap(s: np.ndarray, multiplicity: np.ndarray, preference: float, cp: ClusteringParams) -> APFit:
-    """The authors' formulation: scikit-learn AP on the materialised copies, read back for the names."""
+    """The authors' formulation: AP on the materialised copies, read back for the names.
+
+    float64 is scikit-learn itself (the authors' code path). ``ap_dtype: float32`` runs the kit's AP
+    (scikit-learn's procedure, :mod:`.weighted_ap`) on the copies with half the memory per matrix.
+    """
+    n = len(s)
+    origin = _origin(multiplicity - 1)
+    if cp.ap_dtype == "float32":
+        fit = weighted_affinity_propagation(
+            s[np.ix_(origin, origin)], np.ones(origin.size, dtype=int), preference, damping=cp.damping,
+            max_iter=cp.max_iter, convergence_iter=cp.convergence_iter, random_state=cp.random_state,
+            dtype=np.float32,
+        )  # fmt: skip
+        centres, point_labels = fit.exemplars, fit.labels
+    else:
+        centres, point_labels, n_iter, converged = _sklearn_ap(s[np.ix_(origin, origin)], preference, cp)
+        fit = APFit(point_labels, centres, n_iter, converged)
+    if centres.size == 0:
+        return APFit(np.full(n, -1), centres, fit.n_iter, fit.converged)
+    used, labels = np.unique(point_labels[:n], return_inverse=True)
+    return APFit(labels, origin[centres[used]], fit.n_iter, fit.converged)
+
+
+def _sklearn_ap(
+    s: np.ndarray, preference: float, cp: ClusteringParams
+) -> tuple[np.ndarray, np.ndarray, int, bool]:
+    """scikit-learn's AP on a matrix we own: (exemplar indices, labels, iterations, converged)."""
     from sklearn.cluster import AffinityPropagation
     from sklearn.exceptions import ConvergenceWarning
 
-    n = len(s)
-    origin = _origin(multiplicity - 1)
     ap = AffinityPropagation(
         affinity="precomputed",
         damping=cp.damping,
@@ -147,13 +171,14 @@ def _repeated_ap(s: np.ndarray, multiplicity: np.ndarray, preference: float, cp:
     )
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        ap.fit(s[np.ix_(origin, origin)])
+        ap.fit(s)
     converged = not any(issubclass(w.category, ConvergenceWarning) for w in caught)
-    centres = np.asarray(ap.cluster_centers_indices_, dtype=int)
-    if centres.size == 0:
-        return APFit(np.full(n, -1), centres, int(ap.n_iter_), converged)
-    used, labels = np.unique(ap.labels_[:n], return_inverse=True)
-    return APFit(labels, origin[centres[used]], int(ap.n_iter_), converged)
+    return (
+        np.asarray(ap.cluster_centers_indices_, dtype=int),
+        np.asarray(ap.labels_),
+        int(ap.n_iter_),
+        converged,
+    )
 
 
 def _target(cp: ClusteringParams, n: int) -> int | None:
@@ -186,7 +211,7 @@ def _affinity(x: np.ndarray, counts: Sequence[int], cp: ClusteringParams) -> dic
             return _repeated_ap(s, m, preference, cp)
         return weighted_affinity_propagation(
             s, m, preference, damping=cp.damping, max_iter=cp.max_iter,
-            convergence_iter=cp.convergence_iter, random_state=cp.random_state,
+            convergence_iter=cp.convergence_iter, random_state=cp.random_state, dtype=np.dtype(cp.ap_dtype).type,
         )  # fmt: skip
 
     notes: list[str] = []

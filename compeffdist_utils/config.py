@@ -169,6 +169,11 @@ class ClusteringParams(_Section):
         description="Frequency weighting as AP with multiplicities on the unique names, or on materialised "
         "repeated points (the authors' formulation: ~16x the memory; for checks).",
     )
+    ap_dtype: Literal["float64", "float32"] = Field(
+        default="float64",
+        description="Arithmetic of AP's message matrices: float64 is scikit-learn's; float32 halves their "
+        "memory (the affordable way to run ap_solver: repeated on a paper-size inventory).",
+    )
 
     @field_validator("target_clusters")
     @classmethod

@@ -75,6 +75,20 @@ def test_without_copies_it_is_exactly_scikit_learn(inventory):
         assert np.array_equal(fit.exemplars, ref.cluster_centers_indices_) and fit.n_iter == ref.n_iter_
 
 
+def test_float32_halves_the_matrices_and_keeps_the_labels_where_there_are_no_ties(inventory):
+    entries, vectors, _ = inventory
+    s = similarity(vectors[:150])
+    pref = float(np.percentile(s, 10))
+    f64 = weighted_affinity_propagation(s, np.ones(150, dtype=int), pref)
+    f32 = weighted_affinity_propagation(s, np.ones(150, dtype=int), pref, dtype=np.float32)
+    assert adjusted_rand_score(f64.labels, f32.labels) >= 0.95
+    # The float32 repeated-points fallback runs on the copies and reads the labels back per name.
+    e, v = entries[:40], vectors[:40]
+    m = 1 + extra_copies([x.count for x in e], True)
+    r32 = cluster_inventory(e, v, percentile_params(10, ap_solver="repeated", ap_dtype="float32"))
+    assert r32.n_fit_points == m.sum() and len(r32.labels) == 40 and min(r32.labels) >= 0
+
+
 def net_similarity(exemplar_of: np.ndarray, s: np.ndarray, m: np.ndarray, preference: float) -> float:
     """AP's objective on the repeated set: every copy to its exemplar, one preference per exemplar."""
     return float(sum(preference if e == i else m[i] * s[i, e] for i, e in enumerate(exemplar_of)))
