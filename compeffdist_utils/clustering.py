@@ -20,7 +20,6 @@ Clusters are ordered by total attribute count (the sum of their members' counts)
 
 from __future__ import annotations
 
-import math
 import warnings
 from collections.abc import Sequence
 from dataclasses import asdict
@@ -34,6 +33,7 @@ from .array_cache import array_key, cached_array
 from .code_hash import code_hash
 from .config import ClusteringParams, Params
 from .inventory import InventoryEntry, load_inventory
+from .repeated_points import extra_copies, point_origin, repeated_ap
 from .weighted_ap import APFit, search_preference, weighted_affinity_propagation
 
 
@@ -110,75 +110,11 @@ def resolve_inventory(
 # ---------------------------------------------------------------------------------------------------
 
 
-def extra_copies(counts: Sequence[int], weighting: bool) -> np.ndarray:
-    """How many extra times each vector is repeated: ``int(log1p(count))``, or 0 without weighting."""
-    if not weighting:
-        return np.zeros(len(counts), dtype=int)
-    return np.array([int(math.log1p(c)) for c in counts], dtype=int)
-
-
-def _origin(extra: np.ndarray) -> np.ndarray:
-    """The original index of every point of the repeated set: originals first, then their copies."""
-    return np.concatenate([np.arange(len(extra)), np.repeat(np.arange(len(extra)), extra)])
-
-
 def similarity(x: np.ndarray) -> np.ndarray:
     """Negative squared Euclidean distances of the rows (float64: AP's messages are sums of them)."""
     from sklearn.metrics.pairwise import euclidean_distances
 
     return -euclidean_distances(np.asarray(x, dtype=np.float64), squared=True)
-
-
-def _repeated_ap(s: np.ndarray, multiplicity: np.ndarray, preference: float, cp: ClusteringParams) -> APFit:
-    """The authors' formulation: AP on the materialised copies, read back for the names.
-
-    float64 is scikit-learn itself (the authors' code path). ``ap_dtype: float32`` runs the kit's AP
-    (scikit-learn's procedure, :mod:`.weighted_ap`) on the copies with half the memory per matrix.
-    """
-    n = len(s)
-    origin = _origin(multiplicity - 1)
-    if cp.ap_dtype == "float32":
-        fit = weighted_affinity_propagation(
-            s[np.ix_(origin, origin)], np.ones(origin.size, dtype=int), preference, damping=cp.damping,
-            max_iter=cp.max_iter, convergence_iter=cp.convergence_iter, random_state=cp.random_state,
-            dtype=np.float32,
-        )  # fmt: skip
-        centres, point_labels = fit.exemplars, fit.labels
-    else:
-        centres, point_labels, n_iter, converged = _sklearn_ap(s[np.ix_(origin, origin)], preference, cp)
-        fit = APFit(point_labels, centres, n_iter, converged)
-    if centres.size == 0:
-        return APFit(np.full(n, -1), centres, fit.n_iter, fit.converged)
-    used, labels = np.unique(point_labels[:n], return_inverse=True)
-    return APFit(labels, origin[centres[used]], fit.n_iter, fit.converged)
-
-
-def _sklearn_ap(
-    s: np.ndarray, preference: float, cp: ClusteringParams
-) -> tuple[np.ndarray, np.ndarray, int, bool]:
-    """scikit-learn's AP on a matrix we own: (exemplar indices, labels, iterations, converged)."""
-    from sklearn.cluster import AffinityPropagation
-    from sklearn.exceptions import ConvergenceWarning
-
-    ap = AffinityPropagation(
-        affinity="precomputed",
-        damping=cp.damping,
-        max_iter=cp.max_iter,
-        convergence_iter=cp.convergence_iter,
-        preference=preference,
-        random_state=cp.random_state,
-        copy=False,  # the expanded matrix is ours: saves one N x N matrix
-    )
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        ap.fit(s)
-    converged = not any(issubclass(w.category, ConvergenceWarning) for w in caught)
-    return (
-        np.asarray(ap.cluster_centers_indices_, dtype=int),
-        np.asarray(ap.labels_),
-        int(ap.n_iter_),
-        converged,
-    )
 
 
 def _target(cp: ClusteringParams, n: int) -> int | None:
@@ -208,7 +144,7 @@ def _affinity(x: np.ndarray, counts: Sequence[int], cp: ClusteringParams) -> dic
 
     def run(preference: float) -> APFit:
         if cp.ap_solver == "repeated":
-            return _repeated_ap(s, m, preference, cp)
+            return repeated_ap(s, m, preference, cp)
         return weighted_affinity_propagation(
             s, m, preference, damping=cp.damping, max_iter=cp.max_iter,
             convergence_iter=cp.convergence_iter, random_state=cp.random_state, dtype=np.dtype(cp.ap_dtype).type,
@@ -270,7 +206,7 @@ def _fit_labels(x: np.ndarray, counts: Sequence[int], cp: ClusteringParams) -> d
         return _affinity(x, counts, cp)
     from sklearn.cluster import AgglomerativeClustering, KMeans
 
-    points = x[_origin(extra_copies(counts, cp.frequency_weighting))]
+    points = x[point_origin(extra_copies(counts, cp.frequency_weighting))]
     info: dict[str, Any] = {"n_fit_points": len(points), "notes": [], "converged": True, "n_iter": None}
     n = len(x)
     k = min(cp.n_clusters, n)
