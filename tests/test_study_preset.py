@@ -18,6 +18,12 @@ def test_study_preset_sizes(repo_root):
         p.distill_data.max_samples - p.distill_data.heldout_samples >= 500
         and p.distill_data.heldout_samples > 0
     )
+    # The sizes must survive a weak teacher: one kept instruction per cluster still fills the pool (the
+    # first study run had the default target of a tenth of ~22 names: 2 clusters, 3 instructions, 48 samples).
+    clusters = min(p.clustering.target_clusters, p.instructions.max_clusters)
+    assert isinstance(p.clustering.target_clusters, int)
+    assert clusters * p.distill_data.texts_per_instruction >= p.distill_data.max_samples
+    assert p.distill_data.texts_per_instruction <= sum(p.corpus.per_domain.values())
     assert {"random", "rank_hard", "ifd", "ppl", "length"} <= set(p.efficiency.selectors)
     assert {0.05, 0.1, 0.25, 0.5, 1.0} <= set(p.efficiency.budgets)
     assert len(p.efficiency.seeds) >= 2
