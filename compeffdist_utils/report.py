@@ -230,9 +230,12 @@ def run_card(run_dir: Path, manifest: dict[str, Any]) -> str:
             status = f'<span class="cdk-failed">{status}: {html.escape(st["error"][:300])}</span>'
         teacher = f"{u.get('requests', 0)} ({u.get('cache_hits', 0)} cached)" if u else ""
         tokens = f"{u.get('prompt_tokens', 0)} / {u.get('completion_tokens', 0)}" if u else ""
+        seconds = f"{st.get('seconds', 0):.1f}"
+        if st.get("ran_in_seconds") is not None:
+            seconds += f" (ran in {st['ran_in_seconds']:.1f})"
         rows.append(
             f"<tr><td><a href='#stage-{st['name']}'>{html.escape(st['name'])}</a></td><td>{status}</td>"
-            f"<td style='text-align:right'>{st.get('seconds', 0):.1f}</td><td>{teacher}</td><td>{tokens}</td></tr>"
+            f"<td style='text-align:right'>{seconds}</td><td>{teacher}</td><td>{tokens}</td></tr>"
         )
     wall = sum(float(st.get("seconds", 0)) for st in manifest.get("stages", []))
     overrides = manifest.get("overrides") or {}

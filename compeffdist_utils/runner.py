@@ -199,7 +199,9 @@ class Runner:
             prev = entries.get(st.name)
             if not force and self._can_skip(prev, fp):
                 assert prev is not None
-                entries[st.name] = {**prev, "status": "skipped", "seconds": 0.0}
+                # A resumed run still tells how long the stage took when it produced these outputs.
+                ran_in = prev.get("ran_in_seconds") if prev["status"] == "skipped" else prev.get("seconds")
+                entries[st.name] = {**prev, "status": "skipped", "seconds": 0.0, "ran_in_seconds": ran_in}
                 print(f"[{st.name}] skipped (notebook, params, code and upstream unchanged, outputs present)")
                 self._write_manifest(entries)
                 continue

@@ -67,6 +67,10 @@ def test_runs_in_order_then_skips_unchanged_stages(project):
 
     m2 = _run(project)
     assert [s["status"] for s in m2["stages"]] == ["skipped", "skipped"]
+    # a skipped stage keeps the time it took when it ran, through any number of resumed runs
+    assert [s["ran_in_seconds"] for s in m2["stages"]] == [s["seconds"] for s in m["stages"]]
+    assert [s["ran_in_seconds"] for s in _run(project)["stages"]] == [s["seconds"] for s in m["stages"]]
+    assert f"(ran in {m['stages'][0]['seconds']:.1f})" in (run_dir / "report.html").read_text()
     # a missing output or --force reruns
     (run_dir / "01_second/out.jsonl").unlink()
     assert [s["status"] for s in _run(project)["stages"]] == ["skipped", "ok"]
