@@ -40,26 +40,22 @@ def repeated_ap(s: np.ndarray, multiplicity: np.ndarray, preference: float, cp: 
     """
     n = len(s)
     origin = point_origin(multiplicity - 1)
+    copies = s[np.ix_(origin, origin)]
     if cp.ap_dtype == "float32":
         fit = weighted_affinity_propagation(
-            s[np.ix_(origin, origin)], np.ones(origin.size, dtype=int), preference, damping=cp.damping,
-            max_iter=cp.max_iter, convergence_iter=cp.convergence_iter, random_state=cp.random_state,
-            dtype=np.float32,
+            copies, np.ones(origin.size, dtype=int), preference, damping=cp.damping, max_iter=cp.max_iter,
+            convergence_iter=cp.convergence_iter, random_state=cp.random_state, dtype=np.float32,
         )  # fmt: skip
-        centres, point_labels = fit.exemplars, fit.labels
     else:
-        centres, point_labels, n_iter, converged = sklearn_ap(s[np.ix_(origin, origin)], preference, cp)
-        fit = APFit(point_labels, centres, n_iter, converged)
-    if centres.size == 0:
-        return APFit(np.full(n, -1), centres, fit.n_iter, fit.converged)
-    used, labels = np.unique(point_labels[:n], return_inverse=True)
-    return APFit(labels, origin[centres[used]], fit.n_iter, fit.converged)
+        fit = sklearn_ap(copies, preference, cp)
+    if fit.exemplars.size == 0:
+        return APFit(np.full(n, -1), fit.exemplars, fit.n_iter, fit.converged)
+    used, labels = np.unique(fit.labels[:n], return_inverse=True)
+    return APFit(labels, origin[fit.exemplars[used]], fit.n_iter, fit.converged)
 
 
-def sklearn_ap(
-    s: np.ndarray, preference: float, cp: ClusteringParams
-) -> tuple[np.ndarray, np.ndarray, int, bool]:
-    """scikit-learn's AP on a matrix we own: (exemplar indices, labels, iterations, converged)."""
+def sklearn_ap(s: np.ndarray, preference: float, cp: ClusteringParams) -> APFit:
+    """scikit-learn's AP on a matrix we own (labels index its exemplars, as :class:`.weighted_ap.APFit`)."""
     from sklearn.cluster import AffinityPropagation
     from sklearn.exceptions import ConvergenceWarning
 
@@ -76,9 +72,6 @@ def sklearn_ap(
         warnings.simplefilter("always")
         ap.fit(s)
     converged = not any(issubclass(w.category, ConvergenceWarning) for w in caught)
-    return (
-        np.asarray(ap.cluster_centers_indices_, dtype=int),
-        np.asarray(ap.labels_),
-        int(ap.n_iter_),
-        converged,
+    return APFit(
+        np.asarray(ap.labels_), np.asarray(ap.cluster_centers_indices_, dtype=int), int(ap.n_iter_), converged
     )
