@@ -46,7 +46,7 @@ def serve(reply: Reply, hang_s: float = 0.0) -> Iterator[tuple[str, list[int]]]:
 
         def do_POST(self) -> None:  # noqa: N802
             calls[0] += 1
-            self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            self.body = self.rfile.read(int(self.headers.get("Content-Length", 0)))  # for ``reply``
             if hang_s:
                 time.sleep(hang_s)
             self._send(*reply(self))

@@ -63,7 +63,12 @@ def test_inventory_is_realistic(inventory):
 # -- the weighted formulation ----------------------------------------------------------------------------
 
 
-def test_without_copies_it_is_exactly_scikit_learn(inventory):
+def test_without_copies_it_agrees_with_scikit_learn(inventory):
+    """Same procedure as scikit-learn's: where there are no ties the labels agree.
+
+    Not bit-identity: the availabilities are summed in another order, and BLAS / numpy versions may
+    round the last bit differently, so a near-tie may go either way.
+    """
     _, vectors, _ = inventory
     s = similarity(vectors[:150])
     for pct in (0.5, 50):
@@ -71,8 +76,9 @@ def test_without_copies_it_is_exactly_scikit_learn(inventory):
         ref = AffinityPropagation(affinity="precomputed", damping=0.9, preference=pref, random_state=42,
                                   max_iter=1000).fit(s.copy())  # fmt: skip
         fit = weighted_affinity_propagation(s, np.ones(150, dtype=int), pref)
-        assert np.array_equal(fit.labels, ref.labels_)
-        assert np.array_equal(fit.exemplars, ref.cluster_centers_indices_) and fit.n_iter == ref.n_iter_
+        assert fit.converged
+        assert adjusted_rand_score(ref.labels_, fit.labels) >= 0.95, pct
+        assert abs(fit.exemplars.size - ref.cluster_centers_indices_.size) <= 0.05 * fit.exemplars.size
 
 
 def test_float32_halves_the_matrices_and_keeps_the_labels_where_there_are_no_ties(inventory):
@@ -94,41 +100,69 @@ def net_similarity(exemplar_of: np.ndarray, s: np.ndarray, m: np.ndarray, prefer
     return float(sum(preference if e == i else m[i] * s[i, e] for i, e in enumerate(exemplar_of)))
 
 
-@pytest.mark.slow
-def test_weighted_gives_the_repeated_points_clusters_at_the_paper_percentile(inventory):
-    entries, vectors, _ = inventory
-    weighted = cluster_inventory(entries, vectors, percentile_params(0.5))
-    repeated = cluster_inventory(entries, vectors, percentile_params(0.5, ap_solver="repeated"))
-    k_w, k_r = len(weighted.clusters), len(repeated.clusters)
-    assert abs(k_w - k_r) <= 0.1 * k_r, (k_w, k_r)  # measured: 205 vs 191
-    assert adjusted_rand_score(repeated.labels, weighted.labels) >= 0.9  # measured: 0.92
-    assert weighted.n_fit_points == repeated.n_fit_points
-    assert weighted.preference == repeated.preference  # percentile of the names' matrix in both
-    # The naive alternative, row i of S (and its preference) times m_i, is not the weighting.
-    m = 1 + extra_copies([e.count for e in entries], True)
-    scaled = similarity(vectors) * m[:, None]
-    naive = AffinityPropagation(affinity="precomputed", damping=0.9, max_iter=1000, random_state=42,
-                                preference=weighted.preference * m).fit(scaled)  # fmt: skip
-    assert adjusted_rand_score(repeated.labels, naive.labels_) < 0.9
+def repeated_objectives(s: np.ndarray, m: np.ndarray, pref: float, seeds=(42, 0, 7)) -> list[float]:
+    """The objective that scikit-learn's AP on the repeated copies reaches, one value per seed."""
+    n = len(m)
+    origin = np.concatenate([np.arange(n), np.repeat(np.arange(n), m - 1)])
+    values = []
+    for seed in seeds:
+        ap = AffinityPropagation(affinity="precomputed", damping=0.9, max_iter=1000, preference=pref,
+                                 random_state=seed).fit(s[np.ix_(origin, origin)])  # fmt: skip
+        if ap.cluster_centers_indices_.size:  # scikit-learn gives no exemplar when it does not converge
+            labels, centres = ap.labels_[:n], ap.cluster_centers_indices_
+            values.append(net_similarity(origin[centres[labels]], s, m, pref))
+    return values
 
 
-def test_repeated_points_depend_on_the_seed_weighted_finds_a_better_objective(inventory):
-    """Identical copies make the repeated run bistable; the weighted run is never worse on its objective."""
+def result_objective(result, entries, s: np.ndarray, m: np.ndarray, pref: float) -> float:
+    """The repeated set's objective of a stage-02 result (clusters name their exemplar)."""
+    index = {e.attr: i for i, e in enumerate(entries)}
+    exemplar = {c.cluster_id: index[c.exemplar] for c in result.clusters}
+    return net_similarity(np.array([exemplar[label] for label in result.labels]), s, m, pref)
+
+
+# The repeated copies tie with each other; which way scikit-learn's run breaks those ties moves with
+# the last bit of its sums (seed, BLAS, numpy version): on the 120 names at percentile 0.5 it gave 32
+# and 4 clusters for seeds 42 and 0 on one machine, 33 and 33 on another, and on all 332 names seed 42
+# collapsed to 1 cluster where seed 0 gave 190 (weighted_ap.py records these). So the tests compare
+# what every run is for, the objective, with a 2% margin, and never a cluster count of the repeated run.
+OBJECTIVE_MARGIN = 0.02
+
+
+def test_weighted_reaches_at_least_the_repeated_points_objective(inventory):
+    """Weighted AP solves the repeated-points problem: its objective is never worse than the copies'."""
     entries, vectors, _ = inventory
     s = similarity(vectors[:120])
     m = 1 + extra_copies([e.count for e in entries[:120]], True)
     pref = float(np.percentile(s, 0.5))
-    origin = np.concatenate([np.arange(120), np.repeat(np.arange(120), m - 1)])
     weighted = weighted_affinity_propagation(s, m, pref)
+    assert weighted.converged
     best = net_similarity(weighted.exemplars[weighted.labels], s, m, pref)
-    counts = []
-    for seed in (42, 0):
-        ap = AffinityPropagation(affinity="precomputed", damping=0.9, max_iter=1000, preference=pref,
-                                 random_state=seed).fit(s[np.ix_(origin, origin)])  # fmt: skip
-        labels, centres = ap.labels_[:120], ap.cluster_centers_indices_
-        counts.append(len(set(labels)))
-        assert net_similarity(origin[centres[labels]], s, m, pref) < best
-    assert max(counts) > 2 * min(counts)  # measured: 32 and 4 clusters for seeds 42 and 0
+    for value in repeated_objectives(s, m, pref):
+        assert best >= value - OBJECTIVE_MARGIN * abs(best), (best, value)
+    # Leaving the multiplicities out is not the weighting: it loses on the repeated set's objective.
+    plain = weighted_affinity_propagation(s, np.ones(120, dtype=int), pref)
+    assert net_similarity(plain.exemplars[plain.labels], s, m, pref) < best - OBJECTIVE_MARGIN * abs(best)
+
+
+@pytest.mark.slow
+def test_weighted_at_the_paper_percentile_on_the_whole_inventory(inventory):
+    entries, vectors, _ = inventory
+    weighted = cluster_inventory(entries, vectors, percentile_params(0.5))
+    repeated = cluster_inventory(entries, vectors, percentile_params(0.5, ap_solver="repeated"))
+    assert weighted.n_fit_points == repeated.n_fit_points
+    assert weighted.preference == repeated.preference  # percentile of the names' matrix in both
+    s, pref = similarity(vectors), weighted.preference
+    m = 1 + extra_copies([e.count for e in entries], True)
+    best = result_objective(weighted, entries, s, m, pref)
+    if repeated.converged:  # a collapsed repeated run (1 cluster, seen) is far worse; a failed one has none
+        assert best >= result_objective(repeated, entries, s, m, pref) - OBJECTIVE_MARGIN * abs(best)
+    # The naive alternative, row i of S (and its preference) times m_i, is not the weighting.
+    naive = AffinityPropagation(affinity="precomputed", damping=0.9, max_iter=1000, random_state=42,
+                                preference=pref * m).fit(s * m[:, None])  # fmt: skip
+    if naive.cluster_centers_indices_.size:
+        naive_value = net_similarity(naive.cluster_centers_indices_[naive.labels_], s, m, pref)
+        assert naive_value < best - 0.1 * abs(best)  # measured: -843 against -573
 
 
 # -- granularity -------------------------------------------------------------------------------------------
@@ -156,9 +190,10 @@ def test_target_granularity_keeps_synonyms_together_and_is_deterministic(invento
 
 def test_paper_percentile_on_minilm_leaves_synonyms_apart_the_target_does_not(inventory):
     """Why the target exists: the authors' 0.5 percentile (tuned on UAE-Large-V1) splits with MiniLM."""
-    entries, vectors, _ = inventory
+    entries, vectors, group_id = inventory
     paper = cluster_inventory(entries, vectors, percentile_params(0.5))
-    assert len(paper.clusters) > 0.6 * len(entries)
+    n_groups = int(group_id.max()) + 1  # 103 synonym groups: the granularity a reader expects
+    assert len(paper.clusters) > 1.5 * n_groups  # measured: 205 clusters
     fraction = cluster_inventory(entries, vectors, ClusteringParams(target_clusters=0.1))
     assert fraction.target_clusters == round(0.1 * len(entries))
     assert abs(len(fraction.clusters) - fraction.target_clusters) <= 2

@@ -11,6 +11,7 @@ group id at the end, also when a test fails. Requests are few and short: vLLM on
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import time
@@ -18,6 +19,7 @@ import urllib.request
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
+from typing import NamedTuple
 
 import pytest
 
@@ -57,9 +59,25 @@ def _stop(proc: subprocess.Popen) -> None:
         proc.wait(timeout=30)
 
 
+class VLLMServer(NamedTuple):
+    base_url: str
+    model: str  # the served model name
+    log_path: Path  # the server's log: with --enable-log-requests, one line per request it received
+
+    def log_offset(self) -> int:
+        return self.log_path.stat().st_size
+
+    def received(self, since: int) -> list[str]:
+        """The SamplingParams of every request the server received after ``since`` (a log offset)."""
+        with open(self.log_path, "rb") as f:
+            f.seek(since)
+            text = f.read().decode("utf-8", "replace")
+        return re.findall(r"Received request \S+: params: (SamplingParams\(.*?\)), lora_request", text)
+
+
 @pytest.fixture(scope="session")
-def vllm_server(ci_params: Params, tmp_path_factory) -> Iterator[tuple[str, str]]:
-    """(base_url, served model name) of a vLLM OpenAI-compatible server on 127.0.0.1."""
+def vllm_server(ci_params: Params, tmp_path_factory) -> Iterator[VLLMServer]:
+    """A vLLM OpenAI-compatible server on 127.0.0.1 that logs the sampling settings of each request."""
     if not VLLM_PYTHON.exists():
         msg = f"{VLLM_PYTHON} is missing: build it with `make vllm-env` (make test does)"
         if os.environ.get("COMPEFFDIST_REQUIRE_VLLM") == "1":
@@ -86,6 +104,8 @@ def vllm_server(ci_params: Params, tmp_path_factory) -> Iterator[tuple[str, str]
         # No torch.compile warm-up: on 2 busy cores it took over 15 minutes (an idle machine: ~3). The
         # test is about the protocol, not speed; a production server keeps the compiled default.
         "--enforce-eager",
+        # One INFO line per request with the SamplingParams vLLM parsed from it: what the server received.
+        "--enable-log-requests",
     ]  # fmt: skip
     with open(log_path, "wb") as log_file:
         proc = subprocess.Popen(
@@ -109,7 +129,7 @@ def vllm_server(ci_params: Params, tmp_path_factory) -> Iterator[tuple[str, str]
                 )
             time.sleep(2)
         print(f"\nvLLM server healthy after {time.time() - t0:.0f} s (log: {log_path})")
-        yield base + "/v1", SERVED_NAME
+        yield VLLMServer(base + "/v1", SERVED_NAME, log_path)
     finally:
         _stop(proc)
 
@@ -124,42 +144,62 @@ def _params(cache: Path, base_url: str, model: str, **teacher) -> Params:
 
 
 def test_stage01_through_vllm_in_order_bounded_and_cached(vllm_server, tmp_path):
-    base_url, model = vllm_server
-    t0 = time.time()
-    one_by_one = make_teacher(_params(tmp_path / "seq", base_url, model, max_concurrency=1))
-    sequential = enumerate_attributes(one_by_one, TEXTS, ENUMERATION)
+    """Concurrent requests come back complete and in input order, each asked once, then from the cache.
 
+    The answers are not compared with answers asked one at a time: vLLM batches concurrent requests,
+    and greedy text may differ with the batch's shape (seen: "the general polarity" against "the
+    overall polarity"); the kit promises order, completeness and the count of requests, not that.
+    """
+    base_url, model = vllm_server.base_url, vllm_server.model
+    t0 = time.time()
     teacher = make_teacher(_params(tmp_path / "conc", base_url, model, max_concurrency=2))
     peak = count_in_flight(teacher)
+    since = vllm_server.log_offset()
     enums = enumerate_attributes(teacher, TEXTS, ENUMERATION)
-    print(f"\nstage-01 enumeration of {len(TEXTS)} texts, twice: {time.time() - t0:.1f} s")
-    # Complete and in order: one non-empty answer per text, the same as asked one at a time (greedy).
+    received = vllm_server.received(since)
+    print(f"\nstage-01 enumeration of {len(TEXTS)} texts: {time.time() - t0:.1f} s")
+    # Complete and in order: one non-empty answer per text, each text asked exactly once.
     assert [e.text_id for e in enums] == [t["text_id"] for t in TEXTS]
     assert all(e.response for e in enums)
-    assert [e.response for e in enums] == [e.response for e in sequential]
+    assert len(received) == len(TEXTS), received
+    assert all("temperature=0.0" in r and "max_tokens=40" in r for r in received), received
     assert peak[0] == 2, f"max_concurrency=2 not honoured: peak {peak[0]} requests in flight"
     usage = teacher.usage
     assert usage.cache_misses == len(TEXTS) and usage.failed == 0
     assert usage.prompt_tokens > 0 and 0 < usage.completion_tokens <= len(TEXTS) * 40
     assert ResponseCache(tmp_path / "conc" / "responses.sqlite").count() == len(TEXTS)
 
+    # Each enumeration is its text's own answer, not a neighbour's: the same texts in reverse order
+    # come back from the cache in reverse order.
     rerun = make_teacher(_params(tmp_path / "conc", base_url, model, max_concurrency=2))
     rerun._one = None  # any request to the server would fail now
-    again = enumerate_attributes(rerun, TEXTS, ENUMERATION)
-    assert [e.model_dump() for e in again] == [e.model_dump() for e in enums]
+    since = vllm_server.log_offset()
+    again = enumerate_attributes(rerun, TEXTS[::-1], ENUMERATION)
+    assert [e.model_dump() for e in again] == [e.model_dump() for e in enums[::-1]]
     assert rerun.usage.cache_hits == len(TEXTS) and rerun.usage.cache_misses == 0
+    assert vllm_server.received(since) == []
 
 
 def test_vllm_seeds_usage_and_end_of_turn(vllm_server, tmp_path, smol):
-    """What the docs record about vLLM: per-request seeds reproduce, usage counts the chat template."""
-    base_url, model = vllm_server
+    """The sampling settings and seed reach vLLM; usage counts the chat template and the end of turn.
+
+    Whether two requests with one seed give one text is vLLM's business, and on a CPU it does not
+    always (two samples parted after ~85 characters when sent together): the kit's promise is that it
+    sends the seed, which the server's own log of the parsed request shows.
+    """
+    base_url, model = vllm_server.base_url, vllm_server.model
     _, tok = smol
     sampled = DecodingParams(max_new_tokens=24, temperature=0.9, top_p=0.95, seed=7)
     teacher = make_teacher(_params(tmp_path, base_url, model, max_concurrency=2))
     prompt = "Describe the mood of: 'rain again, but the coffee is good'."
     # Different tags: two cache keys, so the server is asked twice with the same seed.
+    since = vllm_server.log_offset()
     a, b = teacher.chat([prompt, prompt], sampled, tags=["a", "b"])
-    assert a and a == b, "vLLM should reproduce a sampled answer from the request's seed"
+    received = vllm_server.received(since)
+    assert a and b and len(received) == 2, received
+    for r in received:
+        for setting in ("temperature=0.9", "top_p=0.95", "seed=7", "max_tokens=24"):
+            assert setting in r, (setting, r)
     chat = tok.apply_chat_template(
         [{"role": "user", "content": prompt}], tokenize=False, add_generation_prompt=True
     )
@@ -178,12 +218,12 @@ def test_vllm_seeds_usage_and_end_of_turn(vllm_server, tmp_path, smol):
 
 
 def test_a_request_over_the_context_is_a_counted_failure_not_a_hang(vllm_server, tmp_path):
-    base_url, model = vllm_server
+    base_url, model = vllm_server.base_url, vllm_server.model
     teacher = make_teacher(_params(tmp_path, base_url, model, max_concurrency=2, timeout_s=60))
     too_long = "word " * (MAX_MODEL_LEN + 200)
     t0 = time.time()
     answers = teacher.chat(["Say hello.", too_long], DecodingParams(max_new_tokens=8, temperature=0.0))
-    assert time.time() - t0 < 120
+    assert time.time() - t0 < 2 * 60  # no hang: within two request timeouts (measured: ~1 s)
     assert answers[0] and answers[1] == ""
     usage = teacher.usage.as_dict()
     assert usage["failed"] == 1 and usage["cache_misses"] == 1
