@@ -128,9 +128,17 @@ class _GenerateShim:
 
 KILL_SCRIPT = textwrap.dedent(
     """
-    import sys
+    import sys, time
     from compeffdist_utils.backends import make_teacher
+    from compeffdist_utils.cache import ResponseCache
     from compeffdist_utils.config import DecodingParams, Params
+    if sys.argv[2:] == ["pause"]:  # first run: hold still after two answers so the kill lands mid-job
+        put = ResponseCache.put
+        def pausing(self, *args, **kw):
+            put(self, *args, **kw)
+            if self.count() == 2:
+                time.sleep(120)
+        ResponseCache.put = pausing
     p = Params(cache_dir=sys.argv[1], models={"teacher": {"batch_size": 2}})
     t = make_teacher(p)
     prompts = [f"Count to {i}." for i in range(10)]
@@ -150,7 +158,9 @@ def test_sigkill_midway_then_rerun_answers_each_request_exactly_once(tmp_path):
     script = tmp_path / "job.py"
     script.write_text(KILL_SCRIPT)
     db = cache_dir / "responses.sqlite"
-    proc = subprocess.Popen([sys.executable, str(script), str(cache_dir)], stdout=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, str(script), str(cache_dir), "pause"], stdout=subprocess.PIPE, text=True
+    )
     deadline = time.time() + 300
     answered = 0
     while time.time() < deadline and proc.poll() is None:

@@ -73,12 +73,51 @@ def samples(smol) -> list[dict]:
     return recs
 
 
+# The fast scorer runs padded batches (and keeps only the response's logits); its logits differ from
+# the reference's unpadded pass in the last bits (measured: up to 4.4e-5). A token whose logit is that
+# close to the gold token's may count on either side of it, and a nucleus whose cumulative probability
+# is that close to p may end one token earlier or later, on another CPU (a gold-vs-next gap of 1.2e-5
+# was seen). So rank and nucleus size are compared up to the number of such near ties (their "slack",
+# 0 for most tokens' nuclei), and the score up to what those could move. TIE_WINDOW is 20x the
+# measured difference.
+TIE_WINDOW = 1e-3
+
+
+def token_slack(logits_row: torch.Tensor, gold: int, rank: int, nucleus: int, nucleus_p: float = 0.95):
+    """(rank slack, nucleus slack, score slack): how far last-bit differences could move each."""
+    logits = logits_row.double()
+    rank_slack = int(((logits - logits[gold]).abs() < TIE_WINDOW).sum()) - 1
+    cumulative = torch.cumsum(torch.sort(torch.softmax(logits, -1), descending=True)[0], 0)
+    nucleus_slack = int(((cumulative - nucleus_p).abs() < TIE_WINDOW).sum())
+
+    def score(r: int, n: int) -> float:
+        return r / n if r < n else 1.0
+
+    # s = r / n is monotone (up in r, down in n): its extremes are at the corners of the slack box.
+    low = score(max(0, rank - rank_slack), nucleus + nucleus_slack)
+    high = score(rank + rank_slack, max(1, nucleus - nucleus_slack))
+    base = score(rank, nucleus)
+    return rank_slack, nucleus_slack, max(base - low, high - base)
+
+
+def add_slack(model, tok, instruction: str, output: str, tokens: list[dict]) -> None:
+    """Adds each reference token's slack (see TIE_WINDOW), from the same unpadded forward pass."""
+    x_ids, y_ids = encode_pairs(tok, [instruction], [output])[0]
+    ids = x_ids + y_ids
+    with torch.inference_mode():
+        logits = model(torch.tensor([ids])).logits[0].float()
+    for t, token in zip(range(len(x_ids), len(ids)), tokens, strict=True):
+        slack = token_slack(logits[t - 1], ids[t], token["rank"], token["nucleus"])
+        token["rank_slack"], token["nucleus_slack"], token["score_slack"] = slack
+
+
 @pytest.fixture(scope="module")
 def reference(smol, samples) -> dict[str, dict]:
     model, tok = smol
     out = {}
     for r in samples:
         tokens = reference_token_scores(model, tok, r["instruction"], r["output"])
+        add_slack(model, tok, r["instruction"], r["output"], tokens)
         out[r["sample_id"]] = {
             "tokens": tokens,
             "rank": reference_rank_score(tokens),
@@ -166,8 +205,13 @@ def check_against_reference(
     assert [f["sample_id"] for f in fast] == [r["sample_id"] for r in samples]
     for f in fast:
         ref = reference[f["sample_id"]]
-        assert abs(f["rank"] - ref["rank0" if include_rank0 else "rank"]) < 1e-5, f["sample_id"]
-        assert f["n_nonzero"] == sum(t["score"] > 0 for t in ref["tokens"])
+        # Tokens whose score may change from 0 or to 0 may join or leave the mean's denominator.
+        movable = sum(t["score_slack"] > 0 for t in ref["tokens"])
+        kept = len(ref["tokens"]) if include_rank0 else sum(t["score"] > 0 for t in ref["tokens"])
+        slack = sum(t["score_slack"] for t in ref["tokens"])
+        tolerance = 1e-5 + (slack + movable) / max(1, kept - movable)
+        assert abs(f["rank"] - ref["rank0" if include_rank0 else "rank"]) <= tolerance, f["sample_id"]
+        assert abs(f["n_nonzero"] - sum(t["score"] > 0 for t in ref["tokens"])) <= movable
         assert f["n_tokens"] == f["length"] == len(ref["tokens"])
         if f["sample_id"].startswith("greedy"):
             assert f["rank"] == 0.0 and f["n_nonzero"] == 0
@@ -198,9 +242,16 @@ def test_token_ranks_and_nucleus_sizes_match_in_a_padded_batch(smol, samples, re
     for b, r in enumerate(samples):
         rows = stats.owner == b
         ref = reference[r["sample_id"]]["tokens"]
-        assert stats.rank[rows].tolist() == [t["rank"] for t in ref]
-        assert stats.nucleus[rows].tolist() == [t["nucleus"] for t in ref]
+        assert_same_up_to_near_ties(stats.rank[rows].tolist(), stats.nucleus[rows].tolist(), ref)
         assert stats.nll[rows].tolist() == pytest.approx([t["nll"] for t in ref], abs=1e-3)
+
+
+def assert_same_up_to_near_ties(ranks: list[int], nuclei: list[int], ref: list[dict]) -> None:
+    """Rank and nucleus size equal the reference's up to each token's near ties (its slack)."""
+    assert len(ranks) == len(nuclei) == len(ref)
+    for i, (rank, nucleus, t) in enumerate(zip(ranks, nuclei, ref, strict=True)):
+        assert abs(rank - t["rank"]) <= t["rank_slack"], f"token {i}: rank {rank} vs {t['rank']}"
+        assert abs(nucleus - t["nucleus"]) <= t["nucleus_slack"], f"token {i}: nucleus {nucleus}"
 
 
 @pytest.mark.slow
@@ -294,7 +345,7 @@ def test_token_breakdown_explains_the_score(smol, samples, reference):
         rows = token_breakdown(model, tok, r["instruction"], r["output"], DifficultyParams())
         assert "".join(t["token"] for t in rows) == r["output"]
         ref = reference[r["sample_id"]]["tokens"]
-        assert [(t["rank"], t["nucleus"]) for t in rows] == [(t["rank"], t["nucleus"]) for t in ref]
+        assert_same_up_to_near_ties([t["rank"] for t in rows], [t["nucleus"] for t in rows], ref)
         assert all(0 < t["p_gold"] <= 1 for t in rows)
 
 

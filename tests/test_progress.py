@@ -26,11 +26,19 @@ def test_bars_and_steps_write_events_only_under_the_runner(tmp_path, monkeypatch
     assert len(events) <= 4 and events[-1]["step"] == "figure top_attributes"
 
 
+def wait_for(lines: list[str], text: str, limit_s: float = 20.0) -> None:
+    """Until a printed line holds ``text``: the tail's thread runs when the (busy) machine lets it."""
+    deadline = time.monotonic() + limit_s
+    while not any(text in line for line in lines):
+        assert time.monotonic() < deadline, f"nothing with {text!r} printed within {limit_s} s: {lines}"
+        time.sleep(0.02)
+
+
 def test_tail_prints_steps_their_end_and_heartbeats(tmp_path):
     path = tmp_path / "p.jsonl"
     lines: list[str] = []
     with ProgressTail(path, "01_attributes", printer=lines.append, every_s=60, heartbeat_s=0.3, poll_s=0.05):
-        time.sleep(0.5)  # nothing reported yet: a heartbeat says the stage is alive
+        wait_for(lines, "running")  # nothing reported yet: a heartbeat says the stage is alive
         with path.open("a") as fh:
             for n in (1, 2, 3, 4, 4):  # the second 4/4 is what a bar writes again when it closes
                 fh.write(json.dumps({"step": "enumerate", "n": n, "total": 4, "note": "19 tok/s"}) + "\n")
@@ -38,7 +46,8 @@ def test_tail_prints_steps_their_end_and_heartbeats(tmp_path):
                 json.dumps({"step": "figure top_attributes", "n": None, "total": None, "note": ""}) + "\n"
             )
             fh.write('{"step": "torn')  # an unfinished line is left for the next poll
-        time.sleep(0.3)
+        wait_for(lines, "figure top_attributes")
+        time.sleep(0.2)  # a few more polls: the torn line must stay unprinted
     assert lines[0].startswith("[01_attributes] · running")
     shown = [line for line in lines if "enumerate" in line and "still running" not in line]
     assert shown[0].startswith("[01_attributes] · enumerate 1/4 · 19 tok/s")

@@ -178,7 +178,7 @@ def test_lora_training_lowers_loss_and_reloads(smol: tuple[Any, Any], ci_params:
     assert after < 0.7 * before, (before, after)
 
     # The saved adapter, reloaded the way every later stage loads it, gives the trained logits.
-    reloaded, _ = load_causal_lm(result.model_dir, params)
+    reloaded, _ = load_causal_lm(result.model_dir, params, device="cpu")  # as the trained model
     batch = SFTCollator(tok.pad_token_id)(examples[:3])
     inputs = {"input_ids": batch["input_ids"], "attention_mask": batch["attention_mask"]}
     with torch.no_grad():
@@ -254,7 +254,7 @@ def test_full_fine_tuning_saves_a_reloadable_model(
     result = train_student(RECORDS, params, tmp_path / "student", base=(trained, tok))
     assert result.trainable_params == result.total_params
     assert (tmp_path / "student" / "model" / "config.json").is_file()
-    reloaded, _ = load_causal_lm(result.model_dir, params)
+    reloaded, _ = load_causal_lm(result.model_dir, params, device="cpu")  # as the trained model
     batch = SFTCollator(tok.pad_token_id)(tokenize_records(RECORDS[:2], tok, 96)[0])
     inputs = {"input_ids": batch["input_ids"], "attention_mask": batch["attention_mask"]}
     with torch.no_grad():

@@ -214,7 +214,9 @@ def test_vllm_seeds_usage_and_end_of_turn(vllm_server, tmp_path, smol):
     n_completion = short.usage.completion_tokens
     print(f"\nvLLM: {hello!r}: {n_text} text tokens, usage.completion_tokens {n_completion}")
     assert hello and "<|im_end|>" not in hello and n_completion < 48
-    assert n_completion == n_text + 1
+    # Re-encoding the text gives its canonical tokens; the model may have generated the same text in a
+    # longer, non-canonical split (rare), so the end of turn shows as at least one token more.
+    assert n_text + 1 <= n_completion <= n_text + 3
 
 
 def test_a_request_over_the_context_is_a_counted_failure_not_a_hang(vllm_server, tmp_path):
