@@ -5,7 +5,7 @@ setup:
 	bash scripts/setup.sh
 
 # vLLM's CPU build in its own .venv-vllm (its pins conflict with the kit's), for the real vLLM server
-# test (tests/test_vllm_server.py). First time ~2 minutes; skipped when up to date.
+# test (tests/teacher/test_vllm_server.py). First time ~2 minutes; skipped when up to date.
 vllm-env:
 	bash scripts/setup_vllm.sh
 

@@ -22,10 +22,10 @@ from pathlib import Path
 from _common import machine_line
 from bench_difficulty import build_samples
 
-from compeffdist_utils import evaluation as ev
 from compeffdist_utils import sentibench as sb
-from compeffdist_utils.config import DifficultyParams, Params
-from compeffdist_utils.difficulty import score_dataset
+from compeffdist_utils.core.config import DifficultyParams, Params
+from compeffdist_utils.difficulty_selection.scoring import score_dataset
+from compeffdist_utils.evaluation import evaluate as ev
 from compeffdist_utils.models import BF16_CPU_FLAGS, cpu_flags, load_causal_lm, resolve_dtype
 
 SENTIBENCH = Path(__file__).resolve().parents[2] / "shared" / "sentibench"

@@ -24,9 +24,9 @@ import numpy as np
 from _common import machine_line, peak_rss_mb
 from sklearn.metrics import adjusted_rand_score
 
-from compeffdist_utils.clustering import cluster_inventory, extra_copies
-from compeffdist_utils.config import ClusteringParams, params_from_dict
-from compeffdist_utils.inventory import InventoryEntry
+from compeffdist_utils.clustering.cluster import cluster_inventory, extra_copies
+from compeffdist_utils.clustering.inventory import InventoryEntry
+from compeffdist_utils.core.config import ClusteringParams, params_from_dict
 from compeffdist_utils.models import embed_texts
 
 HEADS = """sentiment tone sarcasm irony frustration anger joy sadness fear trust disgust surprise regret

@@ -38,8 +38,8 @@ PROMPTS = [
 
 
 def build_samples(n: int, n_tokens: int) -> list[dict]:
-    from compeffdist_utils.config import Params
-    from compeffdist_utils.corpus import load_corpus
+    from compeffdist_utils.core.config import Params
+    from compeffdist_utils.environment_and_corpus.corpus import load_corpus
     from compeffdist_utils.models import load_tokenizer
 
     params = Params()
@@ -67,9 +67,9 @@ def worker(mode: str, samples_path: Path, out_path: Path, batch_size: int, threa
     if threads:
         torch.set_num_threads(threads)
 
-    from compeffdist_utils.config import DifficultyParams, Params
-    from compeffdist_utils.difficulty import encode_pairs, score_dataset
-    from compeffdist_utils.difficulty_reference import reference_rank_score, reference_token_scores
+    from compeffdist_utils.core.config import DifficultyParams, Params
+    from compeffdist_utils.difficulty_selection.reference import reference_rank_score, reference_token_scores
+    from compeffdist_utils.difficulty_selection.scoring import encode_pairs, score_dataset
     from compeffdist_utils.models import load_causal_lm
 
     samples = json.loads(samples_path.read_text())
@@ -85,7 +85,7 @@ def worker(mode: str, samples_path: Path, out_path: Path, batch_size: int, threa
     t0, cpu0 = time.perf_counter(), time.process_time()
     pass_seconds = {"conditional": 0.0, "unconditional": 0.0}
     if mode == "fast":
-        from compeffdist_utils import difficulty
+        from compeffdist_utils.difficulty_selection import scoring as difficulty
 
         real_pass = difficulty.response_token_stats
 

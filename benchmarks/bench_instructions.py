@@ -14,16 +14,16 @@ import time
 import numpy as np
 from _common import machine_line, peak_rss_mb
 
-from compeffdist_utils.config import DistillDataParams
-from compeffdist_utils.distill_data import pair_instructions_with_texts
-from compeffdist_utils.instruction_parsing import (
+from compeffdist_utils.core.config import DistillDataParams
+from compeffdist_utils.distillation_data.dataset import pair_instructions_with_texts
+from compeffdist_utils.instructions.parsing import (
     clean_demo_pair,
     extract_json_list,
     parse_io_pairs,
     parse_numbered_list,
     parse_standardisation,
 )
-from compeffdist_utils.instructions import near_duplicates
+from compeffdist_utils.instructions.pool import near_duplicates
 
 ANALYSIS = "Here you go:\n" + "\n".join(
     f"{i}. What does the author's wording reveal about aspect {i}?" for i in range(1, 9)

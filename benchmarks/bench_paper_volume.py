@@ -31,9 +31,14 @@ import numpy as np
 from _common import machine_line, peak_rss_mb
 from bench_clustering import synthetic_inventory
 
-from compeffdist_utils.attributes import WORKED_EXAMPLE_ANSWER, aggregate, attribute_records, parse_answer
-from compeffdist_utils.attributes import frequency_cut as attribute_cut
-from compeffdist_utils.config import (
+from compeffdist_utils.attributes.enumeration import (
+    WORKED_EXAMPLE_ANSWER,
+    aggregate,
+    attribute_records,
+    parse_answer,
+)
+from compeffdist_utils.attributes.enumeration import frequency_cut as attribute_cut
+from compeffdist_utils.core.config import (
     SENTIBENCH_DATASETS,
     ClusteringParams,
     DistillDataParams,
@@ -41,9 +46,9 @@ from compeffdist_utils.config import (
     SelectionParams,
     params_from_dict,
 )
-from compeffdist_utils.distill_data import pair_instructions_with_texts
-from compeffdist_utils.instructions import Funnel, build_pool, generate_demonstrations
-from compeffdist_utils.selection import select_samples
+from compeffdist_utils.difficulty_selection.selection import select_samples
+from compeffdist_utils.distillation_data.dataset import pair_instructions_with_texts
+from compeffdist_utils.instructions.pool import Funnel, build_pool, generate_demonstrations
 
 ROOT = Path(__file__).resolve().parents[1]
 FLAG_EXPONENT = 1.25
@@ -83,7 +88,7 @@ def step_attributes(n: int) -> Run:
 
 def step_clustering(n: int) -> Run:
     """Stage 02 on n attribute names: random unit vectors with planted near neighbours (no embedder)."""
-    from compeffdist_utils.clustering import cluster_inventory
+    from compeffdist_utils.clustering.cluster import cluster_inventory
 
     entries = synthetic_inventory(n, 42)
     rng = np.random.default_rng(0)

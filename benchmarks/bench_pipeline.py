@@ -25,7 +25,7 @@ from pathlib import Path
 
 from _common import machine_line
 
-from compeffdist_utils.config import Params
+from compeffdist_utils.core.config import Params
 
 ROOT = Path(__file__).resolve().parents[1]
 TEACHER_STAGES = ("01", "02", "03", "04")

@@ -27,15 +27,15 @@ from pathlib import Path
 from _common import machine_line
 
 from compeffdist_utils import sentibench as sb
-from compeffdist_utils.backends import make_teacher
-from compeffdist_utils.config import EMBEDDED_CAUSAL_LM, params_from_dict
-from compeffdist_utils.corpus import load_corpus
-from compeffdist_utils.evaluation import evaluate_model
-from compeffdist_utils.heldout import heldout_loss_stats, teacher_answer_nll
+from compeffdist_utils.core.config import EMBEDDED_CAUSAL_LM, params_from_dict
+from compeffdist_utils.environment_and_corpus.corpus import load_corpus
+from compeffdist_utils.evaluation.evaluate import evaluate_model
+from compeffdist_utils.evaluation.heldout import heldout_loss_stats, teacher_answer_nll
+from compeffdist_utils.evaluation.significance import model_stats
 from compeffdist_utils.models import load_causal_lm
-from compeffdist_utils.significance import model_stats
-from compeffdist_utils.training import train_student
-from compeffdist_utils.uncertainty import compare, estimate
+from compeffdist_utils.stats.uncertainty import compare, estimate
+from compeffdist_utils.student_training.training import train_student
+from compeffdist_utils.teacher.backends import make_teacher
 
 SENTIBENCH = "/work/shared/sentibench" if Path("/work/shared/sentibench").is_dir() else "../shared/sentibench"
 PROMPTS = [

@@ -36,8 +36,8 @@ PROMPTS = [
 
 
 def build_samples(n: int, seed: int = 0) -> list[dict]:
-    from compeffdist_utils.config import Params
-    from compeffdist_utils.corpus import load_corpus
+    from compeffdist_utils.core.config import Params
+    from compeffdist_utils.environment_and_corpus.corpus import load_corpus
     from compeffdist_utils.models import load_tokenizer
 
     params = Params()
@@ -60,9 +60,9 @@ def build_samples(n: int, seed: int = 0) -> list[dict]:
 def worker(packing: bool, samples_path: Path, out_path: Path, args: argparse.Namespace) -> None:
     import torch
 
-    from compeffdist_utils.config import params_from_dict
+    from compeffdist_utils.core.config import params_from_dict
     from compeffdist_utils.models import load_causal_lm
-    from compeffdist_utils.training import train_student
+    from compeffdist_utils.student_training.training import train_student
 
     params = params_from_dict(
         {

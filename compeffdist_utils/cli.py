@@ -8,11 +8,20 @@ from pathlib import Path
 
 import yaml
 
-from .config import ParamsError, load_params, parse_set_overrides
+from compeffdist_utils.core.config import ParamsError, load_params, parse_set_overrides
+from compeffdist_utils.core.redaction import redact
+from compeffdist_utils.models import check_model_specs
+from compeffdist_utils.planning.context import Rates
+from compeffdist_utils.planning.plan import make_plan
+from compeffdist_utils.planning.report import format_plan
+from compeffdist_utils.run.runner import RunError, Runner, discover_stages, select_stages
+from compeffdist_utils.sentibench import fetch_sentibench
+from compeffdist_utils.stage.stage import find_project_root
+from compeffdist_utils.teacher.backends import cache_path
+from compeffdist_utils.teacher.cache import ResponseCache
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from .runner import Runner
 
     runner = Runner(args.params, parse_set_overrides(args.set), run_dir=args.run_dir)
     manifest = runner.run(stages=args.stages, force=args.force, progress=not args.quiet)
@@ -27,11 +36,6 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 def _cmd_plan(args: argparse.Namespace) -> int:
     import json
-
-    from .plan import Rates, make_plan
-    from .plan_report import format_plan
-    from .runner import discover_stages, select_stages
-    from .stage import find_project_root
 
     params = load_params(args.params, parse_set_overrides(args.set))
     root = find_project_root()
@@ -50,7 +54,6 @@ def _cmd_plan(args: argparse.Namespace) -> int:
 
 
 def _cmd_validate(args: argparse.Namespace) -> int:
-    from .models import check_model_specs
 
     params = load_params(args.params, parse_set_overrides(args.set))
     problems = check_model_specs(params)
@@ -63,8 +66,6 @@ def _cmd_validate(args: argparse.Namespace) -> int:
 
 
 def _cmd_stages(args: argparse.Namespace) -> int:
-    from .runner import discover_stages
-    from .stage import find_project_root
 
     for st in discover_stages(find_project_root() / "notebooks"):
         print(st.name)
@@ -72,7 +73,6 @@ def _cmd_stages(args: argparse.Namespace) -> int:
 
 
 def _cmd_fetch_sentibench(args: argparse.Namespace) -> int:
-    from .sentibench import fetch_sentibench
 
     path = fetch_sentibench(Path(args.dest))
     print(f"SentiBench datasets are in {path}; set evaluation.sentibench_dir: {path}")
@@ -81,10 +81,6 @@ def _cmd_fetch_sentibench(args: argparse.Namespace) -> int:
 
 def _cmd_cache(args: argparse.Namespace) -> int:
     """List or drop cached teacher answers of one stage or model, keeping the rest of the file."""
-    from .backends import cache_path
-    from .cache import ResponseCache
-    from .runner import discover_stages, select_stages
-    from .stage import find_project_root
 
     params = load_params(args.params, parse_set_overrides(args.set))
     path = cache_path(params)
@@ -167,11 +163,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"compeffdist: {err}", file=sys.stderr)
         return 2
     except Exception as err:  # clear one-line errors for the kit's own failures
-        from .runner import RunError
-
         if isinstance(err, RunError | FileNotFoundError | ValueError | RuntimeError):
-            from .redaction import redact
-
             print(f"compeffdist: {redact(str(err))}", file=sys.stderr)
             return 1
         raise

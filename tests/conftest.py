@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from compeffdist_utils.config import Params, load_params
+from compeffdist_utils.core.config import Params, load_params
 
 ROOT = Path(__file__).resolve().parents[1]
 # Beside the checkout; $COMPEFFDIST_SENTIBENCH names it for a checkout elsewhere (e.g. a git worktree).
@@ -108,7 +108,7 @@ def chromium() -> str:
     import shutil
     import subprocess
 
-    from compeffdist_utils.browser import find_chromium
+    from compeffdist_utils.run.browser import find_chromium
 
     found = find_chromium()
     if found is None and os.geteuid() == 0 and shutil.which("apt-get"):

@@ -1,0 +1,37 @@
+"""Stage 08 (notebook ``08_data_efficiency``): the grid of selectors x budgets x seeds, each point trained
+and evaluated (the base point reusing stage 07's predictions), with CIs; the data-efficiency curve.
+"""
+
+from compeffdist_utils.data_efficiency.grid import (
+    BASE,
+    GridPoint,
+    grid_params,
+    grid_points,
+    plot_efficiency,
+    point_params,
+    read_results,
+    results_frame,
+    run_grid,
+    summarise_grid,
+)
+from compeffdist_utils.data_efficiency.plots import plot_efficiency_ci
+from compeffdist_utils.data_efficiency.reuse import reuse_evaluation, reused_base_outcome
+from compeffdist_utils.data_efficiency.uncertainty import grid_uncertainty, grid_uncertainty_for_run
+
+__all__ = [
+    "BASE",
+    "GridPoint",
+    "grid_params",
+    "grid_points",
+    "grid_uncertainty",
+    "grid_uncertainty_for_run",
+    "plot_efficiency",
+    "plot_efficiency_ci",
+    "point_params",
+    "read_results",
+    "results_frame",
+    "reuse_evaluation",
+    "reused_base_outcome",
+    "run_grid",
+    "summarise_grid",
+]

@@ -1,0 +1,156 @@
+"""Two measures that can see a small distillation effect, beside the SentiBench scores.
+
+1. The student's loss on held-out teacher answers: ``distill_data.heldout_samples`` distillation samples
+   are set apart in stage 04 (``distill/heldout.jsonl``) before any selection, so no selector, budget or
+   training run ever sees them. The loss is the token-level mean NLL of the teacher's answer given its
+   instruction, formatted exactly as in training (chat template, loss on the answer only). Distillation
+   is meant to lower exactly this, so it moves long before a benchmark score does.
+2. Agreement with the teacher's own predictions on the evaluation prompts: the share of test prompts
+   (over demo seeds) on which a model gives the teacher's answer, read from the prediction files that
+   stage 07 (and each grid point) writes.
+
+Both come with bootstrap intervals from :mod:`.uncertainty` (over held-out samples / test examples).
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from compeffdist_utils.core.io import read_jsonl, write_jsonl
+from compeffdist_utils.sentibench.metrics import normalise_label, normalise_tuple
+from compeffdist_utils.stats.uncertainty import Stats, loss_stats, rate_stats
+from compeffdist_utils.student_training.sft_data import IGNORE_INDEX, SFTCollator, tokenize_records
+
+HELDOUT_FILE = "distill/heldout.jsonl"
+
+
+def split_heldout(
+    records: Sequence[dict[str, Any]], n_heldout: int, seed: int
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """(pool, heldout): a seeded ``n_heldout`` samples set apart, both in their original order.
+
+    At least one sample stays in the pool, so a small run never loses all its training data.
+    """
+    n = min(max(n_heldout, 0), max(len(records) - 1, 0))
+    order = list(range(len(records)))
+    random.Random(seed).shuffle(order)
+    held = set(order[:n])
+    pool = [r for i, r in enumerate(records) if i not in held]
+    return pool, [records[i] for i in sorted(held)]
+
+
+def read_heldout(run_dir: str | Path) -> list[dict[str, Any]]:
+    """The held-out samples of a run, or [] when stage 04 set none apart."""
+    path = Path(run_dir) / HELDOUT_FILE
+    return read_jsonl(path) if path.exists() else []
+
+
+def teacher_answer_nll(
+    model: Any, tokenizer: Any, records: Sequence[dict[str, Any]], max_length: int, batch_size: int = 8
+) -> list[dict[str, Any]]:
+    """Per held-out sample: {sample_id, nll_sum, n_tokens} of the teacher's answer under ``model``.
+
+    Samples that cannot be tokenized (no answer, prompt too long) are left out; compare models on the
+    returned sample ids, which do not depend on the model as long as the tokenizer is the same.
+    """
+    import torch
+
+    items = []
+    for rec in records:
+        examples, _ = tokenize_records([rec], tokenizer, max_length)
+        if examples:
+            items.append((str(rec.get("sample_id")), examples[0]))
+    device = next(model.parameters()).device
+    collate = SFTCollator(tokenizer.pad_token_id)
+    out = []
+    was_training = model.training
+    model.eval()
+    with torch.inference_mode():
+        for start in range(0, len(items), batch_size):
+            chunk = items[start : start + batch_size]
+            batch = {k: v.to(device) for k, v in collate([ex for _, ex in chunk]).items()}
+            labels = batch.pop("labels")
+            logits = model(**batch, use_cache=False).logits[:, :-1].float()
+            target = labels[:, 1:]
+            nll = torch.nn.functional.cross_entropy(
+                logits.transpose(1, 2), target.clamp(min=0), reduction="none"
+            )
+            mask = target != IGNORE_INDEX
+            for row, (sid, _) in enumerate(chunk):
+                out.append(
+                    {
+                        "sample_id": sid,
+                        "nll_sum": round(float((nll[row] * mask[row]).sum()), 6),
+                        "n_tokens": int(mask[row].sum()),
+                    }
+                )
+    model.train(was_training)
+    return out
+
+
+def heldout_loss_stats(rows: Sequence[dict[str, Any]]) -> Stats:
+    """Bootstrap statistics of the held-out loss (rows from :func:`teacher_answer_nll`)."""
+    rows = sorted(rows, key=lambda r: r["sample_id"])
+    return loss_stats(
+        "heldout teacher answers",
+        [r["sample_id"] for r in rows],
+        [r["nll_sum"] for r in rows],
+        [r["n_tokens"] for r in rows],
+    )
+
+
+def _answer_key(prediction: Any) -> Any:
+    """A comparable form of one prediction: the label, or the set of normalised answer tuples."""
+    if isinstance(prediction, list):
+        return frozenset(normalise_tuple(r.values()) for r in prediction if isinstance(r, dict))
+    return normalise_label(prediction)
+
+
+def agreement_stats(
+    name: str,
+    model_runs: Sequence[Sequence[dict[str, Any]]],
+    teacher_runs: Sequence[Sequence[dict[str, Any]]],
+) -> Stats:
+    """Agreement (in %) of a model's predictions with the teacher's, per demo seed (one run each).
+
+    Runs are prediction-file records (``uid``, ``prediction``), model and teacher listed seed by seed;
+    each pair must cover the same test examples.
+    """
+    if len(model_runs) != len(teacher_runs) or not model_runs:
+        raise ValueError(
+            f"{name}: need one teacher run per model run ({len(teacher_runs)} vs {len(model_runs)})"
+        )
+    uids = sorted(r["uid"] for r in model_runs[0])
+    hits = []
+    for mine, theirs in zip(model_runs, teacher_runs, strict=True):
+        a = {r["uid"]: _answer_key(r["prediction"]) for r in mine}
+        b = {r["uid"]: _answer_key(r["prediction"]) for r in theirs}
+        if sorted(a) != uids or sorted(b) != uids:
+            raise ValueError(f"{name}: the model and the teacher were not evaluated on the same examples")
+        hits.append([a[u] == b[u] for u in uids])
+    return rate_stats(name, uids, hits)
+
+
+def heldout_path(out_dir: str | Path, model_name: str) -> Path:
+    return Path(out_dir) / "heldout" / f"{model_name}.jsonl"
+
+
+def write_heldout_loss(
+    model: Any, tokenizer: Any, params: Any, run_dir: str | Path, out_dir: str | Path, model_name: str
+) -> float | None:
+    """Score a loaded model on the run's held-out teacher answers into ``<out_dir>/heldout/<model>.jsonl``
+    (formatted as in training, ``training.max_length``); returns the mean token loss, ``None`` when the
+    run sets no samples apart."""
+
+    records = read_heldout(run_dir)
+    if not records:
+        return None
+    rows = teacher_answer_nll(
+        model, tokenizer, records, params.training.max_length, params.evaluation.batch_size
+    )
+    write_jsonl(heldout_path(out_dir, model_name), rows)
+    n_tokens = sum(r["n_tokens"] for r in rows)
+    return round(sum(r["nll_sum"] for r in rows) / n_tokens, 6) if n_tokens else None

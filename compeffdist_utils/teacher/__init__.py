@@ -1,0 +1,46 @@
+"""The teacher path: chat requests answered by a local model (``hf``) or an OpenAI-compatible server
+(``openai``), every answer cached in SQLite, and the run's token budget.
+"""
+
+from compeffdist_utils.teacher.backends import (
+    ChatRequest,
+    HFBackend,
+    Messages,
+    OpenAIBackend,
+    TeacherBackend,
+    TeacherUnavailableError,
+    cache_path,
+    conversation,
+    make_teacher,
+    teacher_identity,
+)
+from compeffdist_utils.teacher.budget import (
+    TeacherBudget,
+    TeacherBudgetExceeded,
+    budget_stop_path,
+    read_budget_stop,
+    usage_tokens,
+)
+from compeffdist_utils.teacher.cache import CachedAnswer, CacheError, ResponseCache, request_key
+
+__all__ = [
+    "CacheError",
+    "CachedAnswer",
+    "ChatRequest",
+    "HFBackend",
+    "Messages",
+    "OpenAIBackend",
+    "ResponseCache",
+    "TeacherBackend",
+    "TeacherBudget",
+    "TeacherBudgetExceeded",
+    "TeacherUnavailableError",
+    "budget_stop_path",
+    "cache_path",
+    "conversation",
+    "make_teacher",
+    "read_budget_stop",
+    "request_key",
+    "teacher_identity",
+    "usage_tokens",
+]
