@@ -33,8 +33,8 @@ from compeffdist_utils.clustering.inventory import InventoryEntry, load_inventor
 from compeffdist_utils.clustering.repeated_points import extra_copies, point_origin, repeated_ap
 from compeffdist_utils.clustering.weighted_ap import APFit, search_preference, weighted_affinity_propagation
 from compeffdist_utils.core.array_cache import array_key, cached_array
-from compeffdist_utils.core.code_hash import code_hash
 from compeffdist_utils.core.config import ClusteringParams, Params, params_from_dict
+from compeffdist_utils.core.hashing import code_hash
 from compeffdist_utils.models import embed_texts
 
 

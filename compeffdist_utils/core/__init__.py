@@ -3,7 +3,6 @@ the array cache, secret redaction, live progress, the run folder's manifest and 
 """
 
 from compeffdist_utils.core.array_cache import array_key, cached_array
-from compeffdist_utils.core.code_hash import code_hash, stage_code_hash
 from compeffdist_utils.core.config import (
     EMBEDDED_CAUSAL_LM,
     EMBEDDED_DOMAINS,
@@ -28,6 +27,7 @@ from compeffdist_utils.core.config import (
     params_from_dict,
     parse_set_overrides,
 )
+from compeffdist_utils.core.hashing import code_hash, stage_code_hash
 from compeffdist_utils.core.io import (
     DataFileError,
     atomic_write_bytes,
@@ -38,6 +38,7 @@ from compeffdist_utils.core.io import (
     write_json,
     write_jsonl,
 )
+from compeffdist_utils.core.machine import machine_info, package_versions
 from compeffdist_utils.core.manifest import read_manifest, read_stage_record, stage_record_path
 from compeffdist_utils.core.model_spec import (
     RULES,
@@ -97,7 +98,9 @@ __all__ = [
     "generation_meter",
     "iter_jsonl_numbered",
     "load_params",
+    "machine_info",
     "normalise_spec",
+    "package_versions",
     "params_from_dict",
     "parse_pruned_spec",
     "parse_set_overrides",

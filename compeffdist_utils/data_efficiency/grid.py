@@ -39,8 +39,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from compeffdist_utils.core.code_hash import code_hash
 from compeffdist_utils.core.config import Params, params_from_dict
+from compeffdist_utils.core.hashing import code_hash
 from compeffdist_utils.core.io import read_jsonl, write_jsonl
 from compeffdist_utils.core.progress import tqdm
 from compeffdist_utils.data_efficiency.reuse import reused_base_outcome

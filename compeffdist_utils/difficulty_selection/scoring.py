@@ -64,8 +64,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from compeffdist_utils.core.code_hash import code_hash
 from compeffdist_utils.core.config import DifficultyParams, Params
+from compeffdist_utils.core.hashing import code_hash
 from compeffdist_utils.core.progress import tqdm
 from compeffdist_utils.core.samples import content_hash, require_samples
 from compeffdist_utils.models import load_causal_lm, resolve_alias

@@ -23,8 +23,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from compeffdist_utils.core.array_cache import array_key, cached_array
-from compeffdist_utils.core.code_hash import code_hash
 from compeffdist_utils.core.config import Params
+from compeffdist_utils.core.hashing import code_hash
 from compeffdist_utils.core.model_spec import PruneSpecError, parse_pruned_spec
 from compeffdist_utils.models.device import pick_device, torch_dtype_of
 from compeffdist_utils.models.pruning import pruned_dir
@@ -40,10 +40,10 @@ def resolve_model_path(spec: str, cache_dir: Path) -> str:
     """A loadable folder or hub id for ``spec``, or a clear :class:`ModelSpecError`."""
     try:
         pruned = parse_pruned_spec(spec)
+        if pruned is not None:
+            return str(pruned_dir(pruned, cache_dir))
     except PruneSpecError as err:
         raise ModelSpecError(str(err)) from None
-    if pruned is not None:
-        return str(pruned_dir(pruned, cache_dir))
     return resolve_plain_path(spec, cache_dir)
 
 

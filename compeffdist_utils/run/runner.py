@@ -10,17 +10,16 @@ name and error; what earlier stages wrote stays, and the manifest says which sta
 from __future__ import annotations
 
 import os
-import platform
 import re
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 from compeffdist_utils.core.config import load_params
 from compeffdist_utils.core.io import write_json
+from compeffdist_utils.core.machine import machine_info, package_versions
 from compeffdist_utils.core.manifest import read_manifest, read_stage_record, stage_record_path
 from compeffdist_utils.core.progress import PROGRESS_ENV, ProgressTail
 from compeffdist_utils.core.redaction import env_secrets, redact
@@ -32,12 +31,6 @@ from compeffdist_utils.run.runlock import run_lock
 from compeffdist_utils.stage.fingerprints import StageInfo, discover_stages, stage_fingerprints
 from compeffdist_utils.stage.stage import find_project_root
 from compeffdist_utils.teacher.budget import budget_stop_path, read_budget_stop
-
-REPORTED_PACKAGES = (
-    "torch", "transformers", "peft", "accelerate", "sentence-transformers", "scikit-learn", "umap-learn",
-    "numpy", "pandas", "papermill", "openai", "compeffdist-kit",
-)  # fmt: skip
-
 
 PROGRESS_DIR = ".progress"  # per stage, the progress events its kernel wrote (see progress.py)
 
@@ -83,32 +76,6 @@ def check_run_dir(run_dir: Path, root: Path) -> None:
             f"run folder {run_dir} contains the project's notebooks or pyproject.toml; "
             "choose a folder of its own (run_name, reports_dir or --run-dir)"
         )
-
-
-def package_versions() -> dict[str, str]:
-    out = {}
-    for name in REPORTED_PACKAGES:
-        try:
-            out[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            out[name] = "not installed"
-    return out
-
-
-def machine_info() -> dict[str, Any]:
-    info: dict[str, Any] = {
-        "platform": platform.platform(),
-        "python": platform.python_version(),
-        "processor": platform.processor() or platform.machine(),
-        "cpu_count": os.cpu_count(),
-    }
-    try:
-        import torch
-
-        info["cuda"] = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
-    except ImportError:
-        info["cuda"] = None
-    return info
 
 
 def _teacher_totals(stages: list[dict[str, Any]]) -> dict[str, int]:

@@ -12,8 +12,8 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from compeffdist_utils.core.code_hash import stage_code_hash
 from compeffdist_utils.core.config import Params
+from compeffdist_utils.core.hashing import stage_code_hash
 
 # The params sections each stage reads (by notebook number). A stage not listed depends on all params.
 STAGE_SECTIONS: dict[str, list[str]] = {

@@ -6,7 +6,7 @@ import re
 import shutil
 from pathlib import Path
 
-from compeffdist_utils.core import code_hash as ch
+from compeffdist_utils.core import hashing as ch
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -25,8 +25,8 @@ def later():
     from compeffdist_utils.difficulty_selection.scoring import score_dataset
 """
     # Importing a.b runs a/__init__.py first: the packages count too. "from . import samples" is
-    # relative to the module the source is (here core.code_hash).
-    assert ch.imported_modules(src, "core.code_hash") == {
+    # relative to the module the source is (here core.hashing).
+    assert ch.imported_modules(src, "core.hashing") == {
         "sentibench", "sentibench.metrics", "core", "core.io", "core.config", "core.samples",
         "difficulty_selection", "difficulty_selection.selection", "difficulty_selection.scoring",
     }  # fmt: skip
@@ -66,7 +66,7 @@ def test_an_edit_changes_the_hash_of_the_modules_that_import_it(tmp_path, monkey
     modules = ("difficulty_selection.scoring", "attributes.enumeration", "data_efficiency.grid")
     before = {m: ch.code_hash([m]) for m in modules}
     # Imported by the scorer (and the grid through it), not by stage 01's enumeration.
-    scorer = copy / "difficulty_selection" / "reference.py"
+    scorer = copy / "difficulty_selection" / "selection.py"  # runs with the package's __init__
     scorer.write_text(scorer.read_text() + "\n# a changed helper\n")
     after = {m: ch.code_hash([m]) for m in before}
     assert after["difficulty_selection.scoring"] != before["difficulty_selection.scoring"]

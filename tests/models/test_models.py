@@ -1,7 +1,13 @@
 import pytest
 
 from compeffdist_utils.core.config import Params
-from compeffdist_utils.models import ModelSpecError, load_causal_lm, resolve_alias, resolve_model_path
+from compeffdist_utils.models import (
+    ModelSpecError,
+    embed_texts,
+    load_causal_lm,
+    resolve_alias,
+    resolve_model_path,
+)
 from compeffdist_utils.models import specs as models
 
 
@@ -81,7 +87,7 @@ def test_embedded_models_load_and_run(smol, ci_params):
     with torch.no_grad():
         logits = model(**tok(["Hello"], return_tensors="pt")).logits
     assert logits.shape[-1] == model.config.vocab_size
-    vecs = models.embed_texts("embedded:minilm-l6", ["sarcasm", "irony", "value for money"], ci_params)
+    vecs = embed_texts("embedded:minilm-l6", ["sarcasm", "irony", "value for money"], ci_params)
     assert vecs.shape == (3, 384)
     assert abs(float((vecs**2).sum(1).mean()) - 1.0) < 1e-4
     assert vecs[0] @ vecs[1] > vecs[0] @ vecs[2]  # related names lie closer

@@ -185,9 +185,8 @@ def test_a_code_change_reruns_the_stage_but_never_asks_the_teacher_again(tmp_pat
         assert out3 == {"label": "MIXED CASE", "answer": "hello 1"}  # new code, the cached answer
         assert again["teacher_usage"]["cache_hits"] == 1 and again["teacher_usage"]["cache_misses"] == 0
         assert calls[0] == 1
-        (tmp_path / "compeffdist_utils/student_training/training.py").write_text(
-            "# not imported by this stage\n"
-        )
+        unrelated = tmp_path / "compeffdist_utils/student_training/training.py"
+        unrelated.write_text(unrelated.read_text() + "\n# edited; this stage does not import it\n")
         assert run()[0]["status"] == "skipped"  # code the stage does not import leaves it alone
 
 

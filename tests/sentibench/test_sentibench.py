@@ -12,6 +12,7 @@ import pytest
 from compeffdist_utils import sentibench as sb
 from compeffdist_utils.core.config import SENTIBENCH_DATASETS, EvaluationParams, params_from_dict
 from compeffdist_utils.evaluation import evaluate as ev
+from compeffdist_utils.evaluation import predictions
 from compeffdist_utils.sentibench import data as sentibench_data
 from compeffdist_utils.sentibench.metrics import opener_f1, opinion_from_spans, opinion_from_strings
 
@@ -388,12 +389,12 @@ def test_small_real_evaluation(smol, bench, tmp_path):
     df = ev.evaluate_model(model, tok, datasets, ep, tmp_path, "smol", progress=False)
     assert list(df.columns[:5]) == ev.RESULT_COLUMNS
     assert list(df["dataset"]) == ["sc/sst2", "absa/atsa_rest16"] and df["score"].between(0, 100).all()
-    cls = ev.load_predictions(tmp_path, "smol", "sc/sst2", 42)
+    cls = predictions.load_predictions(tmp_path, "smol", "sc/sst2", 42)
     assert len(cls) == 2 and all(r["prediction"] in ("negative", "positive") for r in cls)
     assert df.loc[0, "score"] == pytest.approx(
         100 * ev.macro_f1([r["gold"] for r in cls], [r["prediction"] for r in cls])
     )
-    gen = ev.load_predictions(tmp_path, "smol", "absa/atsa_rest16", 42)
+    gen = predictions.load_predictions(tmp_path, "smol", "absa/atsa_rest16", 42)
     assert len(gen) == 2 and all(
         {"raw", "parse_status", "gold", "prediction", "prompt_id", "prompt"} <= set(r) for r in gen
     )
@@ -401,7 +402,10 @@ def test_small_real_evaluation(smol, bench, tmp_path):
     assert [r["prompt"] for r in gen] == [p.text for p in shown]  # the authors' prompt, as the model saw it
     assert set(df["protocol"]) == {"authors"}
     assert df.loc[1, "parse_failures"] == sum(r["parse_status"] == "failed" for r in gen)
-    assert ev.prediction_path(tmp_path, "smol", "absa/atsa_rest16", 42).name == "atsa_rest16__seed42.jsonl"
+    assert (
+        predictions.prediction_path(tmp_path, "smol", "absa/atsa_rest16", 42).name
+        == "atsa_rest16__seed42.jsonl"
+    )
 
 
 # -- the authors' protocol, checked against the JSON file independently of the kit's renderer ---------------

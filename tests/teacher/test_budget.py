@@ -100,12 +100,15 @@ def test_dollar_budget_needs_prices_and_stops_on_dollars(tmp_path):
 STAGE_CODE = (
     FAKE_TEACHER
     + """
-import compeffdist_utils.teacher.backends as backends
+import compeffdist_utils.stage.stage as stage_module
 from compeffdist_utils.core.config import DecodingParams
 from compeffdist_utils.core.io import write_jsonl
 from compeffdist_utils.stage.stage import Stage
+from compeffdist_utils.teacher.backends import cache_path
+from compeffdist_utils.teacher.cache import ResponseCache
 
-backends.make_teacher = lambda params, cache=None, stage="": PairTeacher(backends.ResponseCache(backends.cache_path(params)))
+# The stage's teacher is the fake one (Stage.teacher calls the make_teacher it imported).
+stage_module.make_teacher = lambda params, cache=None, stage="": PairTeacher(ResponseCache(cache_path(params)))
 stage = Stage.open("09_teacher", params_path, overrides, run_dir)
 answers = stage.teacher().chat([f"text {k}" for k in range(8)], DecodingParams(max_new_tokens=5))
 write_jsonl(stage.output("answers.jsonl"), [{"a": a} for a in answers])

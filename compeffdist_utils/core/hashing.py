@@ -80,7 +80,7 @@ def imported_modules(source: str, module: str = "") -> set[str]:
 def module_closure(roots: Iterable[str]) -> list[str]:
     """``roots`` and every package module they import, directly or not, sorted."""
     seen: set[str] = set()
-    todo = [r for r in roots if _module_file(r) is not None]
+    todo = [m for r in roots for m in _with_parents(r) if _module_file(m) is not None]
     while todo:
         name = todo.pop()
         if name in seen:
