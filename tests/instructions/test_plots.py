@@ -1,0 +1,21 @@
+"""Stage figures and tables: the drawing helpers of compeffdist_utils.instructions.plots, read back from what they draw."""
+
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")  # the helpers draw; these tests only read the figures back
+
+from compeffdist_utils.instructions import plots as instruction_report  # noqa: E402
+
+
+def test_instruction_funnel_and_pool():
+    step = {"requests": 4, "answers_parsed": 3, "items_parsed": 9, "items_kept": 5, "dropped": {"echo": 4}}
+    steps = {name: dict(step) for name in instruction_report.FUNNEL_STEPS}
+    funnel_df, drops = instruction_report.funnel_tables(steps)
+    assert funnel_df.loc["ideation", "items_kept"] == 5 and len(drops) == len(instruction_report.FUNNEL_STEPS)
+    assert len(instruction_report.funnel_chart(funnel_df).axes[0].patches) == 4 * 5
+    pool = [{"cluster_id": c, "task_type": t} for c, t in [(0, "analysis"), (0, "scoring"), (1, "analysis")]]
+    assert instruction_report.pool_by_cluster(pool).loc[0].sum() == 2
+    fig = instruction_report.pool_composition(pool)
+    assert sorted(p.get_height() for p in fig.axes[0].patches) == [1, 2]
