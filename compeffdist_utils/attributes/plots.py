@@ -12,12 +12,9 @@ import matplotlib.pyplot as plt
 import pandas as pd
 from matplotlib.figure import Figure
 
-from compeffdist_utils.attributes.enumeration import (
-    PARSE_STATUSES,
-    AttributeStats,
-    Enumeration,
-    ParsedAttribute,
-)
+from compeffdist_utils.attributes.enumeration import Enumeration
+from compeffdist_utils.attributes.inventory import AttributeStats, ParsedAttribute
+from compeffdist_utils.attributes.parsing import PARSE_STATUSES
 
 
 def yield_table(enumerations: Sequence[Enumeration], counts: dict[str, int]) -> pd.DataFrame:

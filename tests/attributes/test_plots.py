@@ -7,13 +7,9 @@ import matplotlib
 matplotlib.use("Agg")  # the helpers draw; these tests only read the figures back
 
 from compeffdist_utils.attributes import plots as attribute_report  # noqa: E402
-from compeffdist_utils.attributes.enumeration import (  # noqa: E402
-    AttributeStats,
-    Enumeration,
-    attribute_records,
-    parse_answer,
-    yield_counts,
-)
+from compeffdist_utils.attributes.enumeration import Enumeration, yield_counts  # noqa: E402
+from compeffdist_utils.attributes.inventory import AttributeStats, attribute_records  # noqa: E402
+from compeffdist_utils.attributes.parsing import parse_answer  # noqa: E402
 
 
 def _stats(counts: dict[str, int]) -> list[AttributeStats]:
