@@ -131,3 +131,10 @@ def yield_counts(enumerations: Sequence[Enumeration]) -> dict[str, int]:
     counts["complete_items"] = sum(e.n_complete for e in enumerations)
     counts["nameless_items"] = sum(1 for e in enumerations for i in e.items if not i.name)
     return counts
+
+
+def best_example(enumerations: Sequence[Enumeration]) -> Enumeration | None:
+    """The answer to show as an example: fully parsed first, then the most complete and most items."""
+    return max(
+        enumerations, key=lambda e: (e.parse_status == "parsed", e.n_complete, e.n_items), default=None
+    )
