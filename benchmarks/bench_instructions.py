@@ -16,13 +16,9 @@ from _common import machine_line, peak_rss_mb
 
 from compeffdist_utils.core.config import DistillDataParams
 from compeffdist_utils.distillation_data.dataset import pair_instructions_with_texts
-from compeffdist_utils.instructions.parsing import (
-    clean_demo_pair,
-    extract_json_list,
-    parse_io_pairs,
-    parse_numbered_list,
-    parse_standardisation,
-)
+from compeffdist_utils.instructions.cleaning import clean_demo_pair
+from compeffdist_utils.instructions.json_repair import extract_json_list
+from compeffdist_utils.instructions.parsing import parse_io_pairs, parse_numbered_list, parse_standardisation
 from compeffdist_utils.instructions.pool import near_duplicates
 
 ANALYSIS = "Here you go:\n" + "\n".join(

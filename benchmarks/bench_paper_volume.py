@@ -31,13 +31,10 @@ import numpy as np
 from _common import machine_line, peak_rss_mb
 from bench_clustering import synthetic_inventory
 
-from compeffdist_utils.attributes.enumeration import (
-    WORKED_EXAMPLE_ANSWER,
-    aggregate,
-    attribute_records,
-    parse_answer,
-)
-from compeffdist_utils.attributes.enumeration import frequency_cut as attribute_cut
+from compeffdist_utils.attributes.enumeration import WORKED_EXAMPLE_ANSWER
+from compeffdist_utils.attributes.inventory import aggregate, attribute_records
+from compeffdist_utils.attributes.inventory import frequency_cut as attribute_cut
+from compeffdist_utils.attributes.parsing import parse_answer
 from compeffdist_utils.core.config import (
     SENTIBENCH_DATASETS,
     ClusteringParams,
@@ -48,7 +45,9 @@ from compeffdist_utils.core.config import (
 )
 from compeffdist_utils.difficulty_selection.selection import select_samples
 from compeffdist_utils.distillation_data.dataset import pair_instructions_with_texts
-from compeffdist_utils.instructions.pool import Funnel, build_pool, generate_demonstrations
+from compeffdist_utils.instructions.demonstrations import generate_demonstrations
+from compeffdist_utils.instructions.funnel import Funnel
+from compeffdist_utils.instructions.pool import build_pool
 
 ROOT = Path(__file__).resolve().parents[1]
 FLAG_EXPONENT = 1.25

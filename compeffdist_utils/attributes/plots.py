@@ -7,17 +7,15 @@ call per view, and the same views can be drawn from the files in the run folder.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import matplotlib.pyplot as plt
 import pandas as pd
 from matplotlib.figure import Figure
 
-from compeffdist_utils.attributes.enumeration import (
-    PARSE_STATUSES,
-    AttributeStats,
-    Enumeration,
-    ParsedAttribute,
-)
+from compeffdist_utils.attributes.enumeration import Enumeration
+from compeffdist_utils.attributes.inventory import AttributeStats, ParsedAttribute
+from compeffdist_utils.attributes.parsing import PARSE_STATUSES
 
 
 def yield_table(enumerations: Sequence[Enumeration], counts: dict[str, int]) -> pd.DataFrame:
@@ -118,3 +116,39 @@ def example_items(example: Enumeration, records: Sequence[ParsedAttribute]) -> p
             for i in example.items
         ]
     )  # fmt: skip
+
+
+def inventory_summary(
+    records: Sequence[ParsedAttribute],
+    stats: Sequence[AttributeStats],
+    inventory: Sequence[AttributeStats],
+    min_count: int,
+) -> pd.DataFrame:
+    """From occurrences to the inventory: occurrences, distinct names, names kept and what they cover."""
+    return pd.Series(
+        {
+            "attribute occurrences (after normalisation)": len(records),
+            "distinct normalised names": len(stats),
+            f"names seen more than {min_count} times (kept)": len(inventory),
+            "occurrences covered by kept names": sum(s.count for s in inventory),
+        },
+        name="count",
+    ).to_frame()
+
+
+def attributes_per_text(enumerations: Sequence[Enumeration]) -> pd.DataFrame:
+    """Named attributes per answer, described per domain."""
+    per_text = pd.DataFrame(
+        [{"domain": e.domain, "attributes": sum(1 for i in e.items if i.name)} for e in enumerations]
+    )
+    return per_text.groupby("domain")["attributes"].describe().round(1)
+
+
+def example_heading(example: Enumeration | None, texts: Sequence[dict[str, Any]]) -> str:
+    """Markdown naming the example answer's domain, text id and parse status, then quoting its text."""
+    if example is None or not example.items:
+        return "no answer produced any item"
+    text = next(t["text"] for t in texts if t["text_id"] == example.text_id)
+    return f"**{example.domain}** · `{example.text_id}` · {example.parse_status}\n\n> " + text.replace(
+        "\n", " "
+    )

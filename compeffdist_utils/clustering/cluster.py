@@ -21,13 +21,16 @@ Clusters are ordered by total attribute count (the sum of their members' counts)
 from __future__ import annotations
 
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from pydantic import BaseModel
+from sklearn.cluster import AgglomerativeClustering, KMeans
+from sklearn.decomposition import PCA
+from sklearn.metrics.pairwise import euclidean_distances
 
 from compeffdist_utils.clustering.inventory import InventoryEntry, load_inventory
 from compeffdist_utils.clustering.repeated_points import extra_copies, point_origin, repeated_ap
@@ -78,9 +81,11 @@ class ClusteringResult(BaseModel):
 
 
 def resolve_inventory(
-    params_clustering: ClusteringParams, stage01_inventory: Path, project_root: Path, min_count: int
+    params_clustering: ClusteringParams, stage01_inventory: Path | None, project_root: Path, min_count: int
 ) -> tuple[list[InventoryEntry], str]:
     """The inventory to cluster and where it came from: ``clustering.inventory_file`` or stage 01's.
+
+    ``stage01_inventory`` is only read (and only needed) when no ``inventory_file`` is set.
 
     An empty inventory is an error here, where its cause is known, instead of a confusing failure
     inside the clustering library.
@@ -93,7 +98,7 @@ def resolve_inventory(
         if not entries:
             raise ClusteringError(f"the inventory file {path} holds no attributes")
         return entries, str(path)
-    if not stage01_inventory.exists():
+    if stage01_inventory is None or not stage01_inventory.exists():
         raise FileNotFoundError(
             f"{stage01_inventory} is missing: run stage 01 first, or set clustering.inventory_file"
         )
@@ -113,8 +118,6 @@ def resolve_inventory(
 
 def similarity(x: np.ndarray) -> np.ndarray:
     """Negative squared Euclidean distances of the rows (float64: AP's messages are sums of them)."""
-    from sklearn.metrics.pairwise import euclidean_distances
-
     return -euclidean_distances(np.asarray(x, dtype=np.float64), squared=True)
 
 
@@ -137,9 +140,38 @@ def convergence_advice(cp: ClusteringParams, fit: APFit) -> str:
     )
 
 
+def _choose_preference(
+    run: Callable[[float], APFit], s: np.ndarray, target: int | None, cp: ClusteringParams
+) -> tuple[float, APFit, list[dict[str, Any]], list[str]]:
+    """The preference and its AP fit: the percentile of ``s``, or the search for ``target`` clusters.
+
+    Returns (preference, fit, search steps, notes for the notebook and the manifest).
+    """
+    if target is None:
+        # The percentile is taken over the names' own similarity matrix, as the authors' script does.
+        preference = float(np.percentile(s, cp.preference_percentile))
+        note = f"preference = {preference:.4f} (percentile {cp.preference_percentile} of the similarities)"
+        return preference, run(preference), [], [note]
+    tolerance = round(cp.target_tolerance * target)
+    preference, fit, found = search_preference(
+        run, s, target, tolerance=tolerance, max_steps=cp.target_max_steps
+    )
+    notes = [
+        f"preference = {preference:.4f}: {fit.exemplars.size} clusters for a target of {target} "
+        f"(+-{tolerance}), found in {len(found)} AP runs"
+    ]
+    if abs(fit.exemplars.size - target) > tolerance:
+        notes.append(
+            f"the preference search ended after {len(found)} runs without reaching {target} +- "
+            f"{tolerance} clusters (clustering.target_max_steps={cp.target_max_steps}, or the count "
+            "jumps over the target between close preferences); it uses the closest count. Raise "
+            "clustering.target_tolerance or target_max_steps"
+        )
+    return preference, fit, [asdict(step) for step in found], notes
+
+
 def _affinity(x: np.ndarray, counts: Sequence[int], cp: ClusteringParams) -> dict[str, Any]:
     """AP labels for the names plus iterations, convergence, preference, search and notes."""
-    n = len(x)
     s = similarity(x)
     m = 1 + extra_copies(counts, cp.frequency_weighting)
 
@@ -151,33 +183,8 @@ def _affinity(x: np.ndarray, counts: Sequence[int], cp: ClusteringParams) -> dic
             convergence_iter=cp.convergence_iter, random_state=cp.random_state, dtype=np.dtype(cp.ap_dtype).type,
         )  # fmt: skip
 
-    notes: list[str] = []
-    target = _target(cp, n)
-    steps: list[dict[str, Any]] = []
-    if target is None:
-        # The percentile is taken over the names' own similarity matrix, as the authors' script does.
-        preference = float(np.percentile(s, cp.preference_percentile))
-        fit = run(preference)
-        notes.append(
-            f"preference = {preference:.4f} (percentile {cp.preference_percentile} of the similarities)"
-        )
-    else:
-        tolerance = round(cp.target_tolerance * target)
-        preference, fit, found = search_preference(
-            run, s, target, tolerance=tolerance, max_steps=cp.target_max_steps
-        )
-        steps = [asdict(step) for step in found]
-        notes.append(
-            f"preference = {preference:.4f}: {fit.exemplars.size} clusters for a target of {target} "
-            f"(+-{tolerance}), found in {len(found)} AP runs"
-        )
-        if abs(fit.exemplars.size - target) > tolerance:
-            notes.append(
-                f"the preference search ended after {len(found)} runs without reaching {target} +- "
-                f"{tolerance} clusters (clustering.target_max_steps={cp.target_max_steps}, or the count "
-                "jumps over the target between close preferences); it uses the closest count. Raise "
-                "clustering.target_tolerance or target_max_steps"
-            )
+    target = _target(cp, len(x))
+    preference, fit, steps, notes = _choose_preference(run, s, target, cp)
     if fit.exemplars.size == 0:
         raise ClusteringError(
             f"Affinity Propagation did not converge in max_iter={cp.max_iter} iterations and found no "
@@ -205,8 +212,6 @@ def _fit_labels(x: np.ndarray, counts: Sequence[int], cp: ClusteringParams) -> d
     """Labels for the original points plus fit details (exemplar per label for AP)."""
     if cp.method == "affinity":
         return _affinity(x, counts, cp)
-    from sklearn.cluster import AgglomerativeClustering, KMeans
-
     points = x[point_origin(extra_copies(counts, cp.frequency_weighting))]
     info: dict[str, Any] = {"n_fit_points": len(points), "notes": [], "converged": True, "n_iter": None}
     n = len(x)
@@ -228,30 +233,12 @@ def _central_member(x: np.ndarray, members: np.ndarray, counts: np.ndarray) -> i
     return int(members[np.argmin(((x[members] - centre) ** 2).sum(axis=1))])
 
 
-def cluster_inventory(
-    entries: Sequence[InventoryEntry], vectors: np.ndarray, cp: ClusteringParams
-) -> ClusteringResult:
-    """Cluster the attribute vectors (one row per entry) and order the clusters by total count."""
-    n = len(entries)
-    if n == 0:
-        raise ClusteringError("no attributes to cluster")
-    if vectors.shape[0] != n:
-        raise ValueError(f"{vectors.shape[0]} vectors for {n} attributes")
+def _ordered_clusters(
+    entries: Sequence[InventoryEntry], vectors: np.ndarray, labels: np.ndarray, exemplars: dict[int, int]
+) -> tuple[np.ndarray, list[Cluster]]:
+    """The clusters ordered by total count and renumbered 0..K-1, and each entry's new label."""
     counts = np.array([e.count for e in entries])
-    if n == 1:
-        labels = np.zeros(1, dtype=int)
-        info: dict[str, Any] = {
-            "n_fit_points": 1,
-            "notes": ["a single attribute: one cluster, nothing to fit"],
-            "converged": True,
-            "n_iter": None,
-            "exemplars": {0: 0},
-        }
-    else:
-        info = _fit_labels(vectors, counts.tolist(), cp)
-        labels = info["labels"]
-    exemplars: dict[int, int] = info.get("exemplars", {})
-
+    n = len(entries)
     clusters_raw = []
     for lab in np.unique(labels):
         members = np.flatnonzero(labels == lab)
@@ -283,6 +270,34 @@ def cluster_inventory(
                 ],
             )
         )
+    return new_labels, clusters
+
+
+def cluster_inventory(
+    entries: Sequence[InventoryEntry], vectors: np.ndarray, cp: ClusteringParams
+) -> ClusteringResult:
+    """Cluster the attribute vectors (one row per entry) and order the clusters by total count."""
+    n = len(entries)
+    if n == 0:
+        raise ClusteringError("no attributes to cluster")
+    if vectors.shape[0] != n:
+        raise ValueError(f"{vectors.shape[0]} vectors for {n} attributes")
+    counts = np.array([e.count for e in entries])
+    if n == 1:
+        labels = np.zeros(1, dtype=int)
+        info: dict[str, Any] = {
+            "n_fit_points": 1,
+            "notes": ["a single attribute: one cluster, nothing to fit"],
+            "converged": True,
+            "n_iter": None,
+            "exemplars": {0: 0},
+        }
+    else:
+        info = _fit_labels(vectors, counts.tolist(), cp)
+        labels = info["labels"]
+    exemplars: dict[int, int] = info.get("exemplars", {})
+
+    new_labels, clusters = _ordered_clusters(entries, vectors, np.asarray(labels), exemplars)
     return ClusteringResult(
         labels=new_labels.tolist(),
         clusters=clusters,
@@ -338,7 +353,7 @@ def project_2d(
     """
     n = len(vectors)
     if method == "umap" and n >= MIN_UMAP_POINTS:
-        import umap
+        import umap  # deferred: heavy (numba compile), only for a UMAP map
 
         def fit() -> np.ndarray:
             reducer = umap.UMAP(
@@ -354,8 +369,6 @@ def project_2d(
     out = np.zeros((n, 2))
     k = min(2, n, vectors.shape[1]) if n > 1 else 0
     if k:
-        from sklearn.decomposition import PCA
-
         out[:, :k] = PCA(n_components=k, random_state=seed).fit_transform(vectors)
     return out, used
 

@@ -7,9 +7,12 @@ import os
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+import ipywidgets as widgets
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+from IPython import get_ipython
+from IPython.display import display
 from matplotlib.figure import Figure
 
 from compeffdist_utils.clustering.cluster import Cluster, ClusteringResult
@@ -27,8 +30,6 @@ def preference_curve(
     Preferences are negative squared distances spread over orders of magnitude, so the x axis shows
     ``-preference`` on a log scale; runs that did not converge are drawn hollow.
     """
-    import matplotlib.pyplot as plt
-
     fig, ax = plt.subplots(figsize=(7, 3.8))
     steps = sorted(search, key=lambda st: st["preference"])
     xs = [-st["preference"] for st in steps]
@@ -59,8 +60,6 @@ def preference_curve(
 
 def cluster_table(clusters: Sequence[Cluster], top_attrs: int = 6) -> Any:
     """A pandas table: one row per cluster with its exemplar and most frequent attributes."""
-    import pandas as pd
-
     return pd.DataFrame(
         [
             {
@@ -78,8 +77,6 @@ def cluster_table(clusters: Sequence[Cluster], top_attrs: int = 6) -> Any:
 
 
 def members_table(cluster: Cluster) -> Any:
-    import pandas as pd
-
     return pd.DataFrame([m.model_dump() for m in cluster.attributes]).rename(
         columns={"top_description": "typical description"}
     )
@@ -95,10 +92,6 @@ def interactive_frontend() -> bool:
 
     Headless runs (papermill, nbmake) get False and show only the static table, which is always shown.
     """
-    try:
-        from IPython import get_ipython
-    except ImportError:
-        return False
     shell = get_ipython()
     in_kernel = shell is not None and type(shell).__name__ == "ZMQInteractiveShell"
     return in_kernel and any(os.environ.get(v) for v in _FRONTEND_ENV)
@@ -106,9 +99,6 @@ def interactive_frontend() -> bool:
 
 def explorer_widget(clusters: Sequence[Cluster]) -> Any:
     """A dropdown (cluster -> its attributes with counts and typical descriptions)."""
-    import ipywidgets as widgets
-    from IPython.display import display
-
     options = [
         (f"{c.cluster_id}: {c.exemplar} ({c.size} attrs, {c.total_count} mentions)", i)
         for i, c in enumerate(clusters)
@@ -191,3 +181,25 @@ def attribute_map(
     )
     fig.tight_layout()
     return fig
+
+
+def fit_summary(result: ClusteringResult, n_attributes: int, fit_seconds: float) -> str:
+    """Markdown: clusters from how many attributes and fit points, convergence, the fit's notes, and a
+    warning when Affinity Propagation did not converge."""
+    lines = [
+        f"{result.method}: {len(result.clusters)} clusters from {n_attributes} attributes "
+        f"({result.n_fit_points} points after frequency weighting) in {fit_seconds:.1f} s; "
+        f"converged: {result.converged}; iterations: {result.n_iter}",
+        *(f"note: {note}" for note in result.notes),
+    ]
+    if result.convergence_warning:
+        lines.append(f"**Warning: Affinity Propagation did not converge.** {result.convergence_warning}")
+    return "\n\n".join(lines)
+
+
+def show_explorer(clusters: Sequence[Cluster]) -> None:
+    """The interactive cluster explorer in a live Jupyter session; a note that it is skipped otherwise."""
+    if interactive_frontend():
+        display(explorer_widget(clusters))
+    else:
+        print("(headless run: the interactive explorer is skipped; the table above lists the clusters)")

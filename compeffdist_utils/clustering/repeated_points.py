@@ -13,6 +13,8 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import numpy as np
+from sklearn.cluster import AffinityPropagation
+from sklearn.exceptions import ConvergenceWarning
 
 from compeffdist_utils.clustering.weighted_ap import APFit, weighted_affinity_propagation
 
@@ -56,9 +58,6 @@ def repeated_ap(s: np.ndarray, multiplicity: np.ndarray, preference: float, cp: 
 
 def sklearn_ap(s: np.ndarray, preference: float, cp: ClusteringParams) -> APFit:
     """scikit-learn's AP on a matrix we own (labels index its exemplars, as :class:`.weighted_ap.APFit`)."""
-    from sklearn.cluster import AffinityPropagation
-    from sklearn.exceptions import ConvergenceWarning
-
     ap = AffinityPropagation(
         affinity="precomputed",
         damping=cp.damping,

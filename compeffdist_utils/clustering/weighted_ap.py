@@ -123,6 +123,9 @@ def weighted_affinity_propagation(
     ``s`` is the ``n x n`` similarity of the names (its diagonal is ignored); it is not modified.
     ``dtype`` float32 halves the memory of every message matrix (what makes the materialised
     repeated points affordable as a check); float64 is scikit-learn's arithmetic, label for label.
+
+    One function on purpose: the message-passing loop follows scikit-learn's ``affinity_propagation``
+    step for step (noise, damping, convergence test), so the two can be compared line by line.
     """
     n = s.shape[0]
     m = np.asarray(multiplicity, dtype=np.int64)

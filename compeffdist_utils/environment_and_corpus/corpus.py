@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import html
 import importlib.metadata
+import io
 import json
 import re
 from pathlib import Path
@@ -92,8 +93,6 @@ def _read_user_file(spec: CorpusFile, base_dir: Path | None) -> pd.DataFrame:
         col = "text"
     else:
         if fmt == "csv":
-            import io
-
             try:
                 df = pd.read_csv(io.StringIO(raw), sep="\t" if path.suffix.lower() == ".tsv" else ",")
             except (pd.errors.ParserError, pd.errors.EmptyDataError) as err:

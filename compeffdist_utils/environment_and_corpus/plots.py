@@ -1,10 +1,33 @@
-"""Figures of stage 00: what the sampled corpus looks like before the teacher sees it."""
+"""Tables and figures of stage 00: the models in use, and what the sampled corpus looks like before the
+teacher sees it."""
 
 from __future__ import annotations
 
 import matplotlib.pyplot as plt
 import pandas as pd
 from matplotlib.figure import Figure
+
+from compeffdist_utils.core.config import Params
+from compeffdist_utils.models import EMBEDDED_SPECS
+
+
+def models_table(params: Params) -> pd.DataFrame:
+    """The run's models by role (teacher, student, difficulty scorer, embedder), with what each spec is."""
+    teacher = params.models.teacher
+    scorer = params.difficulty.scorer
+    rows = [
+        (
+            "teacher",
+            teacher.model,
+            f"backend={teacher.backend}" + (f", server={teacher.base_url}" if teacher.base_url else ""),
+        ),
+        ("student", params.models.student, ""),
+        ("difficulty scorer", scorer or params.models.student, "proxy" if scorer else "(student)"),
+        ("embedder", params.models.embedder, ""),
+    ]
+    table = pd.DataFrame(rows, columns=["role", "spec", "notes"])
+    table["what it is"] = [EMBEDDED_SPECS.get(s, "user-named model") for s in table["spec"]]
+    return table
 
 
 def overview(texts: pd.DataFrame, holdout: pd.DataFrame) -> Figure:

@@ -46,3 +46,31 @@ def pool_composition(pool: Sequence[dict[str, Any]]) -> Figure:
     axes[1].set(title="Instructions per cluster", xlabel="cluster id", ylabel="instructions")
     fig.tight_layout()
     return fig
+
+
+def task_heading(task: dict[str, Any]) -> str:
+    """Markdown: a standardised task's name, type and definition."""
+    return f"**{task['task_name']}** ({task['task_type']}): {task['definition']}"
+
+
+def grounded_demos_table(grounded: dict[tuple[Any, int], list[dict[str, str]]]) -> pd.DataFrame:
+    """One row per grounded demo: its cluster, task index, input and output."""
+    rows = [
+        {"cluster_id": cid, "task_index": ti, **pair}
+        for (cid, ti), pairs in grounded.items()
+        for pair in pairs
+    ]
+    return pd.DataFrame(rows, columns=["cluster_id", "task_index", "input", "output"])
+
+
+def example_instructions(pool: Sequence[dict[str, Any]], max_chars: int = 1200) -> str:
+    """Markdown: the first instruction of each task type, its cluster, id and task name, and its prompt
+    (the first ``max_chars`` characters) as a code block."""
+    parts = []
+    for task_type, group in pd.DataFrame(pool).groupby("task_type"):
+        r = group.iloc[0]
+        parts.append(
+            f"**{task_type}** · cluster {r['cluster_id']} · `{r['instruction_id']}` · {r['task_name']}"
+        )
+        parts.append("````text\n" + r["prompt"][:max_chars] + "\n````")  # 4 backticks: a prompt may hold 3
+    return "\n\n".join(parts)

@@ -1,4 +1,4 @@
-"""The teacher prompts of stage 03 (method.md, stage 4 a-d), kept apart from parsing and bookkeeping.
+"""The teacher prompts of stage 03 (docs/METHOD.md, step 4a-4d), kept apart from parsing and bookkeeping.
 
 The wording follows the method's description of what each step asks for; the authors' exact prompt
 texts for this stage are not published, so these are the kit's.
@@ -9,7 +9,7 @@ request is preceded by a *worked example*: the same kind of request about anothe
 answer to it, as an earlier turn of the chat (:func:`backends.conversation`). Trials with SmolLM2 showed that a
 solved earlier turn is copied less than an example pasted into the request itself, and the request
 reads the same with and without it. The examples use topics unlikely to be a cluster's own (humour,
-sarcasm), and the parsers drop items that merely repeat them (``instruction_parsing.echoes_worked_example``),
+sarcasm), and the parsers drop items that merely repeat them (``text.echoes_worked_example``),
 so a teacher that copies the example contributes nothing rather than polluting the pool.
 """
 
@@ -27,7 +27,7 @@ def analysis_prompt(
     """Ask for ``n_prompts`` domain-general, open-ended analysis prompts for one cluster.
 
     The teacher sees every attribute name and the most common description of the top-5 attributes, as in
-    method.md 4a (attributes without a description, e.g. from an external inventory, are only named), and
+    docs/METHOD.md, step 4a (attributes without a description, e.g. from an external inventory, are only named), and
     must not name a single attribute (the prompt should capture what they share).
     """
     described = "\n".join(f"- {name}: {desc}" for name, desc in top_descriptions if desc)
@@ -65,10 +65,10 @@ ANALYSIS_EXAMPLE = (
 
 
 def ideation_prompt(attribute: str, description: str) -> str:
-    """Ask for a JSON list of single-text tasks about the cluster's most frequent attribute (method.md 4b).
+    """Ask for a JSON list of single-text tasks about the cluster's most frequent attribute (docs/METHOD.md, step 4b).
 
     The method asks for ``{task_name, task_description}``; the kit also asks for ``task_type`` so the type
-    comes from the teacher when it can say it (``instruction_parsing.assign_task_type`` validates it and
+    comes from the teacher when it can say it (``task_items.assign_task_type`` validates it and
     falls back to keywords when it is missing or unknown).
     """
     return "\n\n".join(
@@ -174,7 +174,7 @@ STANDARDISATION_EXAMPLE = (
 def demonstration_prompt(
     definition: str, shown_demos: Sequence[tuple[str, str]], reference_texts: Sequence[str]
 ) -> str:
-    """Ask for two new (Input, Output) pairs in the style of two real user texts (method.md 4d).
+    """Ask for two new (Input, Output) pairs in the style of two real user texts (docs/METHOD.md, step 4d).
 
     The style references come first and the task with its 1-2 solved examples last, right before the
     answer format: small teachers follow what they read last.

@@ -13,7 +13,9 @@ from typing import Any
 from compeffdist_utils.attributes.enumeration import enumeration_requests
 from compeffdist_utils.core.io import read_jsonl
 from compeffdist_utils.distillation_data.dataset import pair_instructions_with_texts, sample_instruction
-from compeffdist_utils.instructions.pool import _cut, analysis_chats, ideation_chats, select_clusters
+from compeffdist_utils.instructions.analysis import analysis_chats
+from compeffdist_utils.instructions.ideation import ideation_chats
+from compeffdist_utils.instructions.inputs import cut_reference, select_clusters
 from compeffdist_utils.instructions.prompts import (
     ANALYSIS_EXAMPLE,
     ANALYSIS_EXAMPLE_ITEMS,
@@ -103,7 +105,9 @@ def plan_03(ctx: PlanContext) -> StagePlan:
         [
             chat(
                 demonstration_prompt(
-                    example_definition(), DEMONSTRATION_EXAMPLE_PAIRS[: 1 + k % 2], [_cut(a), _cut(b)]
+                    example_definition(),
+                    DEMONSTRATION_EXAMPLE_PAIRS[: 1 + k % 2],
+                    [cut_reference(a), cut_reference(b)],
                 ),
                 DEMONSTRATION_EXAMPLE,
             )  # fmt: skip

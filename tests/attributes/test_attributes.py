@@ -6,19 +6,19 @@ import pytest
 
 from compeffdist_utils.attributes.enumeration import (
     WORKED_EXAMPLE_TEXT,
-    Item,
+    build_messages,
+    build_prompt,
+    enumerate_attributes,
+    yield_counts,
+)
+from compeffdist_utils.attributes.inventory import (
     ParsedAttribute,
     aggregate,
     attribute_records,
-    build_messages,
-    build_prompt,
-    clean_field,
-    enumerate_attributes,
     frequency_cut,
     normalise_name,
-    parse_answer,
-    yield_counts,
 )
+from compeffdist_utils.attributes.parsing import Item, clean_field, parse_answer
 from compeffdist_utils.core.config import AttributesParams
 
 WELL_FORMED = """\

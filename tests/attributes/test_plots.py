@@ -7,13 +7,9 @@ import matplotlib
 matplotlib.use("Agg")  # the helpers draw; these tests only read the figures back
 
 from compeffdist_utils.attributes import plots as attribute_report  # noqa: E402
-from compeffdist_utils.attributes.enumeration import (  # noqa: E402
-    AttributeStats,
-    Enumeration,
-    attribute_records,
-    parse_answer,
-    yield_counts,
-)
+from compeffdist_utils.attributes.enumeration import Enumeration, best_example, yield_counts  # noqa: E402
+from compeffdist_utils.attributes.inventory import AttributeStats, attribute_records  # noqa: E402
+from compeffdist_utils.attributes.parsing import parse_answer  # noqa: E402
 
 
 def _stats(counts: dict[str, int]) -> list[AttributeStats]:
@@ -56,3 +52,19 @@ def test_yield_and_example_tables_from_real_parses():
     records = attribute_records("t1", "imdb", enum.items)
     items = attribute_report.example_items(enum, records)
     assert items.loc[0, "normalised"] == "tone" and items.loc[0, "value"]
+
+
+def test_inventory_summary_and_the_example_shown():
+    answer = "1. **Tone**: Attribute Description - the voice. Attribute Value - warm.\n2. **Irony**: yes"
+    items = parse_answer(answer).items
+    e = Enumeration(text_id="t1", domain="imdb", response=answer, parse_status="partly", n_items=2,
+                    n_complete=1, items=items)  # fmt: skip
+    records = attribute_records(e.text_id, e.domain, e.items)
+    stats = _stats({"tone": 3, "irony": 1})
+    summary = attribute_report.inventory_summary(records, stats, stats[:1], 1)
+    assert summary["count"].tolist() == [2, 2, 1, 3]
+    assert best_example([e]) is e and best_example([]) is None
+    heading = attribute_report.example_heading(e, [{"text_id": "t1", "text": "so\nwarm"}])
+    assert heading.endswith("> so warm") and "`t1`" in heading
+    assert attribute_report.example_heading(None, []) == "no answer produced any item"
+    assert attribute_report.attributes_per_text([e]).loc["imdb", "mean"] == 2

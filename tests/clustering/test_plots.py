@@ -27,3 +27,6 @@ def test_cluster_views():
     )
     fig = clustering_report.attribute_map(vectors[:, :2], result.labels, entries, "pca")
     assert len(fig.axes[0].collections[0].get_offsets()) == 6 and len(fig.axes[0].texts) == 6
+    summary = clustering_report.fit_summary(result, len(entries), 0.25)
+    assert summary.startswith("kmeans: 2 clusters from 6 attributes") and "in 0.2 s" in summary
+    assert "Warning" not in summary

@@ -9,32 +9,19 @@ import numpy as np
 import pytest
 
 from compeffdist_utils.core.config import InstructionsParams
+from compeffdist_utils.instructions.analysis import generate_analysis_prompts
+from compeffdist_utils.instructions.cleaning import clean_demo_pair, compares_two_texts, first_paragraph
+from compeffdist_utils.instructions.demonstrations import generate_demonstrations
+from compeffdist_utils.instructions.funnel import EmptyPoolError, Funnel
+from compeffdist_utils.instructions.ideation import ideate_tasks
+from compeffdist_utils.instructions.json_repair import close_json_brackets, extract_json_list
 from compeffdist_utils.instructions.parsing import (
     analysis_item_problem,
-    assign_task_type,
-    clean_demo_pair,
-    close_json_brackets,
-    compares_two_texts,
-    echoes_worked_example,
-    extract_json_list,
-    first_paragraph,
     parse_io_pairs,
     parse_numbered_list,
     parse_standardisation,
-    read_task_item,
-    strip_quotes,
-    task_statement,
 )
-from compeffdist_utils.instructions.pool import (
-    EmptyPoolError,
-    Funnel,
-    build_pool,
-    generate_analysis_prompts,
-    generate_demonstrations,
-    ideate_tasks,
-    near_duplicates,
-    standardise_tasks,
-)
+from compeffdist_utils.instructions.pool import build_pool, near_duplicates
 from compeffdist_utils.instructions.prompts import (
     ANALYSIS_EXAMPLE,
     ANALYSIS_EXAMPLE_ITEMS,
@@ -45,6 +32,9 @@ from compeffdist_utils.instructions.prompts import (
     standardisation_prompt,
     task_instruction_prompt,
 )
+from compeffdist_utils.instructions.standardisation import standardise_tasks
+from compeffdist_utils.instructions.task_items import assign_task_type, read_task_item
+from compeffdist_utils.instructions.text import echoes_worked_example, strip_quotes, task_statement
 from compeffdist_utils.teacher.backends import conversation
 
 # -- (a) numbered lists -------------------------------------------------------------------------------------

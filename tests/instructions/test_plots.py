@@ -19,3 +19,33 @@ def test_instruction_funnel_and_pool():
     assert instruction_report.pool_by_cluster(pool).loc[0].sum() == 2
     fig = instruction_report.pool_composition(pool)
     assert sorted(p.get_height() for p in fig.axes[0].patches) == [1, 2]
+
+
+def test_example_instructions_show_one_prompt_per_task_type_and_demo_rows():
+    pool = [
+        {
+            "cluster_id": 0,
+            "instruction_id": "c0-a0",
+            "task_name": "analysis",
+            "task_type": "analysis",
+            "prompt": "Why?",
+        },
+        {
+            "cluster_id": 0,
+            "instruction_id": "c0-t0",
+            "task_name": "tone",
+            "task_type": "scoring",
+            "prompt": "Rate.",
+        },
+        {
+            "cluster_id": 1,
+            "instruction_id": "c1-a0",
+            "task_name": "analysis",
+            "task_type": "analysis",
+            "prompt": "How?",
+        },
+    ]
+    text = instruction_report.example_instructions(pool)
+    assert "`c0-a0`" in text and "`c0-t0`" in text and "How?" not in text
+    demos = instruction_report.grounded_demos_table({(0, 1): [{"input": "i", "output": "o"}], (1, 0): []})
+    assert demos.to_dict("records") == [{"cluster_id": 0, "task_index": 1, "input": "i", "output": "o"}]
