@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     import matplotlib.figure
     import pandas as pd
 
-    from compeffdist_utils.teacher.backends import TeacherBackend
+    from compeffdist_utils.teacher.base import TeacherBackend
 
 
 class StaleInputError(RuntimeError):
