@@ -134,7 +134,7 @@ class TokenCounter:
 
 
 def _local_tokenizer(spec: str, params: Params) -> Any:
-    from transformers import AutoTokenizer
+    from transformers import AutoTokenizer  # deferred: heavy, only to count tokens
 
     # local_files_only: planning never waits on (or needs) the hub; a hub model is used when cached.
     return AutoTokenizer.from_pretrained(

@@ -131,8 +131,8 @@ class Stage:
         """
         if fig is None:
             return None
-        import matplotlib.pyplot as plt
-        from IPython.display import Image, display
+        import matplotlib.pyplot as plt  # deferred: heavy, only when showing a figure
+        from IPython.display import Image, display  # deferred: notebook-only, only when showing a figure
 
         out = self.save_figure(fig, name)
         plt.close(fig)

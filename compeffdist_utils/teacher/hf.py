@@ -50,16 +50,9 @@ class HFBackend(TeacherBackend):
             self._model_and_tok = self._load()
         return self._model_and_tok
 
-    def _answer(self, requests: list[ChatRequest]) -> Iterator[tuple[int, CachedAnswer]]:
-        import torch
-
-        model, tok = self.model_and_tokenizer
-        texts = [
-            tok.apply_chat_template(r.as_messages(), tokenize=False, add_generation_prompt=True)
-            for r in requests
-        ]
-        lengths = [len(tok(t, add_special_tokens=False)["input_ids"]) for t in texts]
-        # Group by decoding settings (a batch shares them), then by length to limit padding.
+    def _batches(self, requests: list[ChatRequest], lengths: list[int]) -> list[list[int]]:
+        """Indices of ``requests`` in batches of up to ``batch_size``: grouped by decoding settings (a batch
+        shares them), then by prompt length to limit padding."""
         order = sorted(
             range(len(requests)),
             key=lambda i: (json.dumps(requests[i].decoding.model_dump(), sort_keys=True), lengths[i]),
@@ -74,6 +67,18 @@ class HFBackend(TeacherBackend):
                 batches[-1].append(i)
             else:
                 batches.append([i])
+        return batches
+
+    def _answer(self, requests: list[ChatRequest]) -> Iterator[tuple[int, CachedAnswer]]:
+        import torch  # deferred: heavy, loaded only when a request misses the cache
+
+        model, tok = self.model_and_tokenizer
+        texts = [
+            tok.apply_chat_template(r.as_messages(), tokenize=False, add_generation_prompt=True)
+            for r in requests
+        ]
+        lengths = [len(tok(t, add_special_tokens=False)["input_ids"]) for t in texts]
+        batches = self._batches(requests, lengths)
         for b, batch in enumerate(batches, 1):
             dec = requests[batch[0]].decoding
             enc = tok([texts[i] for i in batch], return_tensors="pt", padding=True, add_special_tokens=False)

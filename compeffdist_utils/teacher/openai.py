@@ -44,7 +44,7 @@ class OpenAIBackend(TeacherBackend):
     empty_answers_are_answers = False
 
     def __init__(self, tp: TeacherParams, cache: ResponseCache):
-        import openai
+        import openai  # deferred: heavy, only for the openai backend
 
         assert tp.base_url is not None  # checked by TeacherParams
         super().__init__(tp.model, cache, endpoint=tp.base_url)
@@ -77,7 +77,7 @@ class OpenAIBackend(TeacherBackend):
         otherwise take timeout x retries to notice. Any HTTP answer to ``GET /models`` (even 404) shows
         the server is alive; connection errors are left to the requests, which retry them.
         """
-        import openai
+        import openai  # deferred: heavy, only for the openai backend
 
         if self._probed:
             return
@@ -95,7 +95,7 @@ class OpenAIBackend(TeacherBackend):
         self._probed = True
 
     def _one(self, req: ChatRequest) -> CachedAnswer:
-        import openai
+        import openai  # deferred: heavy, only for the openai backend
 
         dec = req.decoding
         held = self._reserve(1, estimated_prompt_tokens(req), dec.max_new_tokens)
