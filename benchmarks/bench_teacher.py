@@ -17,8 +17,8 @@ from _common import machine_line, peak_rss_mb
 
 from compeffdist_utils.core.config import DecodingParams, Params
 from compeffdist_utils.environment_and_corpus.corpus import load_corpus
-from compeffdist_utils.teacher.backends import HFBackend
 from compeffdist_utils.teacher.cache import ResponseCache
+from compeffdist_utils.teacher.hf import HFBackend
 
 
 def main() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
@@ -35,8 +36,6 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 def _cmd_plan(args: argparse.Namespace) -> int:
-    import json
-
     params = load_params(args.params, parse_set_overrides(args.set))
     root = find_project_root()
     names = [s.name for s in select_stages(discover_stages(root / "notebooks"), args.stages)]

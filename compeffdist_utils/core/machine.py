@@ -33,7 +33,7 @@ def machine_info() -> dict[str, Any]:
         "cpu_count": os.cpu_count(),
     }
     try:
-        import torch
+        import torch  # deferred: heavy, only to describe the GPU
 
         info["cuda"] = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
     except ImportError:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import os
+import urllib.request
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -18,9 +19,7 @@ if TYPE_CHECKING:
 @functools.cache
 def _hub_reachable() -> bool:
     """Whether the model hub answers at all (asked once per process, 5 s at most)."""
-    import urllib.request
-
-    from huggingface_hub import constants
+    from huggingface_hub import constants  # deferred: heavy, only when the hub is asked
 
     try:
         urllib.request.urlopen(urllib.request.Request(constants.ENDPOINT, method="HEAD"), timeout=5).close()
@@ -43,8 +42,8 @@ def _spec_problem(spec: str, cache_dir: Path) -> str | None:
         return None
     if spec.startswith("embedded:"):
         return f"{resolved} (model {spec!r}) is missing from its package; reinstall it"
-    from huggingface_hub import try_to_load_from_cache
-    from huggingface_hub.errors import HFValidationError
+    from huggingface_hub import try_to_load_from_cache  # deferred: heavy, only for a hub id
+    from huggingface_hub.errors import HFValidationError  # deferred: heavy, only for a hub id
 
     try:
         cached = [try_to_load_from_cache(spec, f) for f in ("config.json", "adapter_config.json")]

@@ -29,7 +29,7 @@ def fast_bf16(device: str = "cpu", flags: set[str] | None = None) -> bool:
     Without them a CPU emulates bf16 and is slower than fp32 (measured in benchmarks/bench_bf16.py).
     """
     if device.startswith("cuda"):
-        import torch
+        import torch  # deferred: heavy, only to ask the device
 
         return bool(torch.cuda.is_available() and torch.cuda.is_bf16_supported())
     return bool((cpu_flags() if flags is None else flags) & set(BF16_CPU_FLAGS))
@@ -46,14 +46,14 @@ def resolve_dtype(name: str, device: str = "auto", training: bool = False) -> st
 
 
 def torch_dtype_of(name: str, device: str = "auto") -> Any:
-    import torch
+    import torch  # deferred: heavy, only to ask the device
 
     concrete = resolve_dtype(name, device)
     return {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}[concrete]
 
 
 def pick_device(device: str) -> str:
-    import torch
+    import torch  # deferred: heavy, only to ask the device
 
     if device != "auto":
         return device

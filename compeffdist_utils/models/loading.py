@@ -20,7 +20,9 @@ import logging
 import warnings
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
+
+import numpy as np
 
 from compeffdist_utils.core.array_cache import array_key, cached_array
 from compeffdist_utils.core.config import Params
@@ -29,9 +31,6 @@ from compeffdist_utils.core.model_spec import PruneSpecError, parse_pruned_spec
 from compeffdist_utils.models.device import pick_device, torch_dtype_of
 from compeffdist_utils.models.pruning import pruned_dir
 from compeffdist_utils.models.specs import ModelSpecError, hub_error, resolve_plain_path
-
-if TYPE_CHECKING:
-    import numpy as np
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +47,7 @@ def resolve_model_path(spec: str, cache_dir: Path) -> str:
 
 
 def load_tokenizer(spec: str, params: Params, padding_side: str = "left") -> Any:
-    from transformers import AutoTokenizer
+    from transformers import AutoTokenizer  # deferred: heavy, only when loading
 
     path = resolve_model_path(spec, params.resolved_cache_dir())
     adapter_cfg = Path(path) / "adapter_config.json"
@@ -91,7 +90,7 @@ def load_causal_lm(
     A folder holding a peft adapter loads its base model (named in ``adapter_config.json``) with the
     adapter applied, so a distilled LoRA student is used like any other model.
     """
-    from transformers import AutoModelForCausalLM
+    from transformers import AutoModelForCausalLM  # deferred: heavy, only when loading
 
     path = resolve_model_path(spec, params.resolved_cache_dir())
     dev = pick_device(device or params.models.device)
@@ -99,7 +98,7 @@ def load_causal_lm(
     adapter_cfg = Path(path) / "adapter_config.json"
     try:
         if adapter_cfg.is_file():
-            from peft import PeftModel
+            from peft import PeftModel  # deferred: heavy, only for an adapter folder
 
             base_spec = json.loads(adapter_cfg.read_text())["base_model_name_or_path"]
             base_path = resolve_model_path(base_spec, params.resolved_cache_dir())
@@ -119,7 +118,7 @@ def load_causal_lm(
 
 def load_embedder(spec: str, params: Params) -> Any:
     """A sentence-transformers model for ``spec`` (MiniLM: mean pooling; UAE-Large-V1: its CLS config)."""
-    from sentence_transformers import SentenceTransformer
+    from sentence_transformers import SentenceTransformer  # deferred: heavy, only when loading
 
     path = resolve_model_path(spec, params.resolved_cache_dir())
     try:
@@ -136,8 +135,6 @@ def embed_texts(
     Stored in the kit cache per (model spec, texts) unless ``use_cache`` is off (benchmarks time the
     model itself); the embedder is only loaded when something is missing.
     """
-    import numpy as np
-
     if not texts:
         return np.zeros((0, 0), dtype=np.float32)
 

@@ -75,7 +75,7 @@ def _base_fingerprint(base_path: str) -> str:
 
 
 def _n_layers(base_path: str, spec: str) -> int:
-    from transformers import AutoConfig
+    from transformers import AutoConfig  # deferred: heavy, only when pruning
 
     config = AutoConfig.from_pretrained(base_path)
     n = getattr(config, "num_hidden_layers", None)
@@ -106,7 +106,7 @@ def prune_model(model: Any, layers: list[int]) -> Any:
     Each kept layer gets its new position as ``layer_idx`` (the KV cache is indexed by it), and the
     config's per-layer lists (e.g. ``layer_types``) are cut to match.
     """
-    import torch
+    import torch  # deferred: heavy, only when pruning
 
     decoder = getattr(model, "model", None)
     old = getattr(decoder, "layers", None)
@@ -129,8 +129,8 @@ def prune_model(model: Any, layers: list[int]) -> Any:
 
 
 def _build(base_path: str, ps: PrunedSpec, layers: list[int], n: int, target: Path) -> None:
-    import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    import torch  # deferred: heavy, only when pruning
+    from transformers import AutoModelForCausalLM, AutoTokenizer  # deferred: heavy, only when pruning
 
     log.info("building %s (%d of %d layers) in %s (one time)", ps.spec, len(layers), n, target)
     with building_model_folder(target, ps.spec) as tmp:

@@ -91,8 +91,12 @@ def building_model_folder(target: Path, note: str) -> Iterator[Path]:
 
 
 def _convert_gguf(gguf_dir: Path, gguf_name: str, target: Path) -> None:
-    import torch
-    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
+    import torch  # deferred: heavy, only when converting the GGUF model
+    from transformers import (  # deferred: heavy, only when converting
+        AutoConfig,
+        AutoModelForCausalLM,
+        AutoTokenizer,
+    )
 
     log.info("converting %s to a safetensors folder in %s (one time, ~40 s)", gguf_name, target)
     with building_model_folder(target, "converted from " + gguf_name) as tmp:

@@ -33,8 +33,10 @@ from compeffdist_utils.core.config import EMBEDDED_DOMAINS, CorpusParams, Params
 from compeffdist_utils.core.io import read_jsonl
 from compeffdist_utils.environment_and_corpus.corpus import load_corpus
 from compeffdist_utils.models import resolve_model_path
-from compeffdist_utils.teacher.backends import ChatRequest, Messages, cache_path, teacher_identity
+from compeffdist_utils.teacher.backends import cache_path
+from compeffdist_utils.teacher.base import teacher_identity
 from compeffdist_utils.teacher.cache import ResponseCache, request_key
+from compeffdist_utils.teacher.requests import ChatRequest, Messages
 
 CHARS_PER_TOKEN = 4.0  # English text, when the tokenizer is not on this machine
 TEMPLATE_TOKENS_PER_MESSAGE = 4  # role header and end marker, same fallback
@@ -132,7 +134,7 @@ class TokenCounter:
 
 
 def _local_tokenizer(spec: str, params: Params) -> Any:
-    from transformers import AutoTokenizer
+    from transformers import AutoTokenizer  # deferred: heavy, only to count tokens
 
     # local_files_only: planning never waits on (or needs) the hub; a hub model is used when cached.
     return AutoTokenizer.from_pretrained(

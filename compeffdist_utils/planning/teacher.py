@@ -30,7 +30,7 @@ from compeffdist_utils.instructions.prompts import (
     task_instruction_prompt,
 )
 from compeffdist_utils.planning.context import Part, PlanContext, StagePlan
-from compeffdist_utils.teacher.backends import ChatRequest, Messages, conversation
+from compeffdist_utils.teacher.requests import ChatRequest, Messages, conversation
 
 # Stage 02's cluster count is not known before it runs. The paper: ~180 perspectives from 20,000 texts.
 PAPER_CLUSTERS_PER_TEXT = 180 / 20000

@@ -294,7 +294,7 @@ def _unshown_figures(run_dir: Path, shown: set[str]) -> str:
 
 def build_report(run_dir: Path) -> Path | None:
     """Write ``report.html`` in the run folder from the manifest, the run's files and executed notebooks."""
-    from nbconvert import HTMLExporter
+    from nbconvert import HTMLExporter  # deferred: heavy, only when rendering notebooks
 
     manifest_path = run_dir / "manifest.json"
     if not manifest_path.exists():

@@ -15,7 +15,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from compeffdist_utils.core.config import load_params
 from compeffdist_utils.core.io import write_json
@@ -88,6 +88,8 @@ def _teacher_totals(stages: list[dict[str, Any]]) -> dict[str, int]:
 
 
 class Runner:
+    """One study's run: its params, run folder and stages; :meth:`run` runs the chosen ones."""
+
     def __init__(
         self,
         params_path: str | Path,
@@ -133,8 +135,9 @@ class Runner:
         return manifest
 
     # -- running -------------------------------------------------------------------------------
-    def _can_skip(self, prev: dict[str, Any] | None, fp: str) -> bool:
-        if not prev or prev.get("status") not in ("ok", "skipped") or prev.get("fingerprint") != fp:
+    def _can_skip(self, prev: dict[str, Any], fp: str) -> bool:
+        """The stage ran (or was skipped) with this fingerprint and every output it listed is still there."""
+        if prev.get("status") not in ("ok", "skipped") or prev.get("fingerprint") != fp:
             return False
         return all((self.run_dir / o).exists() for o in prev.get("outputs", []))
 
@@ -153,89 +156,122 @@ class Runner:
             return self._run(stages, force, progress, screenshot)
 
     def _run(self, stages: str | None, force: bool, progress: bool, screenshot: bool) -> dict[str, Any]:
-        import papermill as pm
-
+        """Each chosen stage in order: skipped when unchanged, else executed and recorded; the manifest is
+        rewritten after every stage and the report after the last (or the first that fails)."""
         chosen = {s.name for s in select_stages(self.stages, stages)}
-        self.run_dir.mkdir(parents=True, exist_ok=True)
-        (self.run_dir / "notebooks").mkdir(exist_ok=True)
-        entries = {e["name"]: e for e in self._load_manifest().get("stages", [])}
+        entries = self._start()
         fingerprints = stage_fingerprints(self.stages, self.params)
-        self.plan = self._plan(None)
-        self._write_manifest(entries)  # the plan is on disk before the first stage runs
-        failure: str | None = None
         for st in self.stages:
-            fp = fingerprints[st.name]
             if st.name not in chosen:
                 continue
+            fp = fingerprints[st.name]
             prev = entries.get(st.name)
-            if not force and self._can_skip(prev, fp):
-                assert prev is not None
-                # A resumed run still tells how long the stage took when it produced these outputs.
-                ran_in = prev.get("ran_in_seconds") if prev["status"] == "skipped" else prev.get("seconds")
-                entries[st.name] = {**prev, "status": "skipped", "seconds": 0.0, "ran_in_seconds": ran_in}
-                print(f"[{st.name}] skipped (notebook, params, code and upstream unchanged, outputs present)")
+            if not force and prev is not None and self._can_skip(prev, fp):
+                entries[st.name] = self._skipped(st, prev)
                 self._write_manifest(entries)
                 continue
-            if progress:
-                print(f"[{st.name}] running ...", flush=True)
-            record_file = stage_record_path(self.run_dir, st.name)
-            record_file.unlink(missing_ok=True)
-            out_nb = self.run_dir / "notebooks" / st.notebook.name
-            t0 = time.time()
-            entry: dict[str, Any] = {
-                "name": st.name,
-                "notebook": f"notebooks/{st.notebook.name}",
-                "fingerprint": fp,
-                "planned": self._plan(st.name),
-            }
-            budget_stop_path(self.run_dir, st.name).unlink(missing_ok=True)
-            try:
-                with _live_progress(self.run_dir, st.name, show=progress):
-                    pm.execute_notebook(
-                        str(st.notebook),
-                        str(out_nb),
-                        parameters={
-                            "params_path": str(self.params_path),
-                            "run_dir": str(self.run_dir),
-                            "overrides": self.overrides,
-                        },
-                        cwd=str(st.notebook.parent),
-                        kernel_name="python3",
-                        progress_bar=False,  # the stage's own progress lines replace the cell counter
-                        report_mode=False,
-                    )
-            except Exception as err:  # papermill wraps the cell's exception
-                # Server text in an error may echo the key: redact before the manifest and report see it.
-                failure = redact(_describe_failure(err), env_secrets(self.params.models.teacher.api_key_env))
-                entry.update(status="failed", seconds=round(time.time() - t0, 2), outputs=[], error=failure)
-                stop = read_budget_stop(self.run_dir, st.name)
-                if stop is not None:  # a clean stop: what was answered is cached, a rerun continues
-                    failure = stop.pop("message")
-                    entry.update(status="stopped", stopped="budget", error=failure,
-                                 teacher_usage=stop.pop("teacher_usage"), budget=stop)  # fmt: skip
-            else:
-                record = read_stage_record(self.run_dir, st.name) or {}
-                entry.update(
-                    status="ok",
-                    seconds=round(time.time() - t0, 2),
-                    outputs=[f"notebooks/{st.notebook.name}", *record.get("outputs", [])],
-                    teacher_usage=record.get("teacher_usage"),
-                    notes=record.get("notes", {}),
-                )
-                if not record:
-                    entry.update(status="failed", error="the notebook did not call stage.finish()")
-                    failure = entry["error"]
-            entries[st.name] = entry
-            print(f"[{st.name}] {entry['status']} in {entry['seconds']:.1f} s", flush=True)
+            entries[st.name] = entry = self._run_stage(st, fp, progress)
             self._write_manifest(entries)  # after every stage: a killed run still shows what it did
-            if failure:
-                self.write_report(screenshot)
-                if entry["status"] == "stopped":
-                    raise BudgetStop(f"stage {st.name} stopped: {failure}")
-                raise RunError(f"stage {st.name} failed: {failure}\n(executed notebook: {out_nb})")
+            if entry["status"] != "ok":
+                self._stop(st, entry, screenshot)
         manifest = self._write_manifest(entries)
         self.write_report(screenshot)
         return manifest
+
+    def _start(self) -> dict[str, dict[str, Any]]:
+        """The run folder made, the entries of earlier runs read, and the plan on disk before any stage."""
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        (self.run_dir / "notebooks").mkdir(exist_ok=True)
+        entries = {e["name"]: e for e in self._load_manifest().get("stages", [])}
+        self.plan = self._plan(None)
+        self._write_manifest(entries)
+        return entries
+
+    def _skipped(self, st: StageInfo, prev: dict[str, Any]) -> dict[str, Any]:
+        """The earlier entry marked skipped; a resumed run still tells how long the stage took when it
+        produced these outputs."""
+        ran_in = prev.get("ran_in_seconds") if prev["status"] == "skipped" else prev.get("seconds")
+        print(f"[{st.name}] skipped (notebook, params, code and upstream unchanged, outputs present)")
+        return {**prev, "status": "skipped", "seconds": 0.0, "ran_in_seconds": ran_in}
+
+    def _run_stage(self, st: StageInfo, fingerprint: str, progress: bool) -> dict[str, Any]:
+        """Execute one stage's notebook and return its manifest entry: ok, failed or stopped at the budget."""
+        if progress:
+            print(f"[{st.name}] running ...", flush=True)
+        stage_record_path(self.run_dir, st.name).unlink(missing_ok=True)
+        entry: dict[str, Any] = {
+            "name": st.name,
+            "notebook": f"notebooks/{st.notebook.name}",
+            "fingerprint": fingerprint,
+            "planned": self._plan(st.name),
+        }
+        budget_stop_path(self.run_dir, st.name).unlink(missing_ok=True)
+        t0 = time.time()
+        try:
+            self._execute(st, progress)
+        except Exception as err:  # papermill wraps the cell's exception
+            entry.update(self._failed(st, err, round(time.time() - t0, 2)))
+        else:
+            entry.update(self._finished(st, round(time.time() - t0, 2)))
+        print(f"[{st.name}] {entry['status']} in {entry['seconds']:.1f} s", flush=True)
+        return entry
+
+    def _execute(self, st: StageInfo, progress: bool) -> None:
+        """Run the notebook with papermill into the run folder, its progress shown live."""
+        import papermill as pm  # deferred: heavy, only when a stage runs
+
+        with _live_progress(self.run_dir, st.name, show=progress):
+            pm.execute_notebook(
+                str(st.notebook),
+                str(self._executed_notebook(st)),
+                parameters={
+                    "params_path": str(self.params_path),
+                    "run_dir": str(self.run_dir),
+                    "overrides": self.overrides,
+                },
+                cwd=str(st.notebook.parent),
+                kernel_name="python3",
+                progress_bar=False,  # the stage's own progress lines replace the cell counter
+                report_mode=False,
+            )
+
+    def _executed_notebook(self, st: StageInfo) -> Path:
+        return self.run_dir / "notebooks" / st.notebook.name
+
+    def _failed(self, st: StageInfo, err: Exception, seconds: float) -> dict[str, Any]:
+        """A failed stage's entry, or a stopped one when the teacher budget stopped it cleanly (what was
+        answered is cached, a rerun continues)."""
+        # Server text in an error may echo the key: redact before the manifest and report see it.
+        error = redact(_describe_failure(err), env_secrets(self.params.models.teacher.api_key_env))
+        result: dict[str, Any] = {"status": "failed", "seconds": seconds, "outputs": [], "error": error}
+        stop = read_budget_stop(self.run_dir, st.name)
+        if stop is not None:
+            result.update(status="stopped", stopped="budget", error=stop.pop("message"),
+                          teacher_usage=stop.pop("teacher_usage"), budget=stop)  # fmt: skip
+        return result
+
+    def _finished(self, st: StageInfo, seconds: float) -> dict[str, Any]:
+        """A stage's entry from the record ``stage.finish()`` wrote; failed when the notebook never called it."""
+        record = read_stage_record(self.run_dir, st.name) or {}
+        result: dict[str, Any] = {
+            "status": "ok",
+            "seconds": seconds,
+            "outputs": [f"notebooks/{st.notebook.name}", *record.get("outputs", [])],
+            "teacher_usage": record.get("teacher_usage"),
+            "notes": record.get("notes", {}),
+        }
+        if not record:
+            result.update(status="failed", error="the notebook did not call stage.finish()")
+        return result
+
+    def _stop(self, st: StageInfo, entry: dict[str, Any], screenshot: bool) -> NoReturn:
+        """End the run at a stage that did not finish: the report first, then the error naming it."""
+        self.write_report(screenshot)
+        if entry["status"] == "stopped":
+            raise BudgetStop(f"stage {st.name} stopped: {entry['error']}")
+        raise RunError(
+            f"stage {st.name} failed: {entry['error']}\n(executed notebook: {self._executed_notebook(st)})"
+        )
 
     def _plan(self, stage: str | None) -> dict[str, Any] | None:
         """The run's plan (``stage`` None) or one stage's plan with the inputs present now; a plan that

@@ -37,7 +37,7 @@ def normalise_label(text: Any) -> str:
 
 def macro_f1(gold: Sequence[str], pred: Sequence[str]) -> float:
     """Macro-F1 in [0, 1] over normalised labels (see the module docstring for absent classes)."""
-    from sklearn.metrics import f1_score
+    from sklearn.metrics import f1_score  # deferred: heavy, only when scoring
 
     if len(gold) != len(pred):
         raise ValueError(f"macro_f1: {len(gold)} gold labels but {len(pred)} predictions")

@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     import matplotlib.figure
     import pandas as pd
 
-    from compeffdist_utils.teacher.backends import TeacherBackend
+    from compeffdist_utils.teacher.base import TeacherBackend
 
 
 class StaleInputError(RuntimeError):
@@ -131,8 +131,8 @@ class Stage:
         """
         if fig is None:
             return None
-        import matplotlib.pyplot as plt
-        from IPython.display import Image, display
+        import matplotlib.pyplot as plt  # deferred: heavy, only when showing a figure
+        from IPython.display import Image, display  # deferred: notebook-only, only when showing a figure
 
         out = self.save_figure(fig, name)
         plt.close(fig)

@@ -2,18 +2,8 @@
 (``openai``), every answer cached in SQLite, and the run's token budget.
 """
 
-from compeffdist_utils.teacher.backends import (
-    ChatRequest,
-    HFBackend,
-    Messages,
-    OpenAIBackend,
-    TeacherBackend,
-    TeacherUnavailableError,
-    cache_path,
-    conversation,
-    make_teacher,
-    teacher_identity,
-)
+from compeffdist_utils.teacher.backends import cache_path, make_teacher
+from compeffdist_utils.teacher.base import TeacherBackend, TeacherUnavailableError, teacher_identity
 from compeffdist_utils.teacher.budget import (
     TeacherBudget,
     TeacherBudgetExceeded,
@@ -22,6 +12,9 @@ from compeffdist_utils.teacher.budget import (
     usage_tokens,
 )
 from compeffdist_utils.teacher.cache import CachedAnswer, CacheError, ResponseCache, request_key
+from compeffdist_utils.teacher.hf import HFBackend
+from compeffdist_utils.teacher.openai import OpenAIBackend
+from compeffdist_utils.teacher.requests import ChatRequest, Messages, conversation
 
 __all__ = [
     "CacheError",

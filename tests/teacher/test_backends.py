@@ -11,8 +11,10 @@ import time
 import pytest
 
 from compeffdist_utils.core.config import DecodingParams, Params
-from compeffdist_utils.teacher.backends import ChatRequest, HFBackend, make_teacher
+from compeffdist_utils.teacher.backends import make_teacher
 from compeffdist_utils.teacher.cache import CachedAnswer, ResponseCache, request_key
+from compeffdist_utils.teacher.hf import HFBackend
+from compeffdist_utils.teacher.requests import ChatRequest
 
 GREEDY = DecodingParams(max_new_tokens=8, temperature=0.0)
 
@@ -189,7 +191,7 @@ def test_sigkill_midway_then_rerun_answers_each_request_exactly_once(tmp_path):
 
 
 def test_make_teacher_openai_needs_its_key_variable(tmp_path, monkeypatch):
-    from compeffdist_utils.teacher.backends import TeacherUnavailableError
+    from compeffdist_utils.teacher.base import TeacherUnavailableError
 
     monkeypatch.delenv("CDK_TEST_MISSING_KEY", raising=False)
     p = Params.model_validate(

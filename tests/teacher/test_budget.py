@@ -9,7 +9,7 @@ import pytest
 
 from compeffdist_utils.core.config import BudgetParams, DecodingParams, Params, ParamsError, params_from_dict
 from compeffdist_utils.run.runner import BudgetStop, Runner
-from compeffdist_utils.teacher.backends import TeacherBackend
+from compeffdist_utils.teacher.base import TeacherBackend
 from compeffdist_utils.teacher.budget import TeacherBudget, TeacherBudgetExceeded
 from compeffdist_utils.teacher.cache import ResponseCache
 
@@ -17,7 +17,7 @@ ROOT = Path(__file__).resolve().parents[2]
 DEC = DecodingParams(max_new_tokens=5)
 
 FAKE_TEACHER = '''
-from compeffdist_utils.teacher.backends import TeacherBackend
+from compeffdist_utils.teacher.base import TeacherBackend
 from compeffdist_utils.teacher.cache import CachedAnswer
 
 
@@ -157,7 +157,7 @@ def test_openai_backend_reserves_per_request_and_caches_what_was_in_flight(tmp_p
     from types import SimpleNamespace
 
     from compeffdist_utils.core.config import TeacherParams
-    from compeffdist_utils.teacher.backends import OpenAIBackend
+    from compeffdist_utils.teacher.openai import OpenAIBackend
 
     tp = TeacherParams(
         backend="openai", base_url="http://127.0.0.1:9/v1", model="m", max_concurrency=concurrency

@@ -8,8 +8,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from compeffdist_utils.core.config import DecodingParams, Params
-from compeffdist_utils.teacher.backends import OpenAIBackend, TeacherUnavailableError, make_teacher
+from compeffdist_utils.teacher.backends import make_teacher
+from compeffdist_utils.teacher.base import TeacherUnavailableError
 from compeffdist_utils.teacher.cache import ResponseCache
+from compeffdist_utils.teacher.openai import OpenAIBackend
 from tests.conftest import count_in_flight
 from tests.fake_server import completion, serve
 

@@ -8,8 +8,10 @@ import time
 import pytest
 
 from compeffdist_utils.core.config import DecodingParams, Params
-from compeffdist_utils.teacher.backends import ChatRequest, TeacherUnavailableError, make_teacher
+from compeffdist_utils.teacher.backends import make_teacher
+from compeffdist_utils.teacher.base import TeacherUnavailableError
 from compeffdist_utils.teacher.cache import CachedAnswer, ResponseCache, request_key
+from compeffdist_utils.teacher.requests import ChatRequest
 from tests.fake_server import completion, serve
 
 GREEDY = DecodingParams(max_new_tokens=8, temperature=0.0)
