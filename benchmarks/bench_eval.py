@@ -29,7 +29,7 @@ from _common import machine_line, peak_rss_mb
 
 from compeffdist_utils import sentibench as sb
 from compeffdist_utils.core.config import Params
-from compeffdist_utils.evaluation import evaluate as ev
+from compeffdist_utils.evaluation import generation as ev
 from compeffdist_utils.models import load_causal_lm
 
 SENTIBENCH = Path(__file__).resolve().parents[2] / "shared" / "sentibench"

@@ -1,30 +1,20 @@
-"""Stage 08: the data-efficiency study (the paper's headline figure).
+"""Stage 08: running the data-efficiency grid (the paper's headline figure).
 
-A grid of selectors x budgets x seeds. At each point the distillation pool (stage 04's dataset with
-stage 05's difficulty scores) is cut down by the selector to the budget, the student is fine-tuned on
-what is kept (stage 06's trainer), and the result is evaluated (stage 07's protocol). The claim under
-study: difficulty-based selection reaches the full-data score with ~10% of the data and beats random,
-IFD, perplexity and length selection at equal budget.
+A grid of selectors x budgets x seeds (:mod:`.points`). At each point the distillation pool (stage 04's
+dataset with stage 05's difficulty scores) is cut down by the selector to the budget, the student is
+fine-tuned on what is kept (stage 06's trainer), and the result is evaluated (stage 07's protocol). The
+claim under study: difficulty-based selection reaches the full-data score with ~10% of the data and beats
+random, IFD, perplexity and length selection at equal budget.
 
-Selectors map onto ``selection.select_samples``: ``random`` (a uniform sample of the whole pool, the
-authors' random baseline: their ``random_sample`` draws globally, never per group), ``random_inprompt``
-(a uniform sample inside each (cluster, task) group, i.e. stratified like the difficulty selectors, so
-stratification and difficulty can be told apart), ``rank_hard`` / ``rank_soft`` (the rank score, hard
-top-k or soft sampling), ``ifd`` / ``ppl`` / ``length`` (hard top-k by that score). All but the two
-random selectors use the run's ``selection.stratify``. The
-grid seed drives both the selection (random draws, stochastic quota rounding, tie-breaks) and the
-training seed, so the spread over seeds covers both sources of variation; evaluation demo seeds stay
-``evaluation.seeds``. Points train without a held-out slice (``eval_fraction`` 0): every selected
-sample is training data, and the benchmark score is the measure.
-
-Bookkeeping: ``efficiency/results.jsonl`` gets one line per finished point (the file is rewritten
-atomically, so a crash never leaves half a line). Each line carries a ``setup`` fingerprint of what
-decides the outcome apart from the point itself (data, scores, student, training and evaluation
-settings). Rerunning skips points already done under the same setup, so an interrupted grid resumes
-and adding budgets, selectors or seeds runs only the new points; lines from another setup are kept but
-left out of the tables and plots (and counted as stale). Two points with the same seed that select the
-very same samples (e.g. every hard selector at budget 1.0) would train identically, so the second
-reuses the first one's outcome (``reused_from``) instead of training again.
+Bookkeeping: ``efficiency/results.jsonl`` (:mod:`.results`) gets one line per finished point (the file is
+rewritten atomically, so a crash never leaves half a line). Each line carries a ``setup`` fingerprint of
+what decides the outcome apart from the point itself (data, scores, student, training and evaluation
+settings, and this module's code with everything it imports). Rerunning skips points already done under
+the same setup, so an interrupted grid resumes and adding budgets, selectors or seeds runs only the new
+points; lines from another setup are kept but left out of the tables and plots (and counted as stale).
+Two points with the same seed that select the very same samples (e.g. every hard selector at budget 1.0)
+would train identically, so the second reuses the first one's outcome (``reused_from``) instead of
+training again.
 """
 
 from __future__ import annotations
@@ -37,12 +27,16 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from compeffdist_utils.core.config import Params, params_from_dict
+import pandas as pd
+
+from compeffdist_utils.core.config import Params
 from compeffdist_utils.core.hashing import code_hash
-from compeffdist_utils.core.io import read_jsonl, write_jsonl
+from compeffdist_utils.core.io import write_jsonl
 from compeffdist_utils.core.progress import tqdm
+from compeffdist_utils.data_efficiency.points import BASE, GridPoint, grid_params, grid_points, point_params
+from compeffdist_utils.data_efficiency.results import OUTCOME_KEYS, RESULTS_FILE, read_results, row_key
 from compeffdist_utils.data_efficiency.reuse import reused_base_outcome
 from compeffdist_utils.difficulty_selection.selection import select_samples
 from compeffdist_utils.evaluation.evaluate import evaluate_model
@@ -50,85 +44,6 @@ from compeffdist_utils.evaluation.heldout import write_heldout_loss
 from compeffdist_utils.models import load_causal_lm, resolve_dtype
 from compeffdist_utils.sentibench import load_for_run
 from compeffdist_utils.student_training.training import completed_run, train_student
-
-if TYPE_CHECKING:
-    import matplotlib.figure
-    import pandas as pd
-
-SELECTORS: dict[str, tuple[str, str]] = {  # name -> (selection.method, selection.score)
-    "random": ("random", "rank"),
-    "random_inprompt": ("random", "rank"),
-    "rank_hard": ("hard", "rank"),
-    "rank_soft": ("soft", "rank"),
-    "ifd": ("hard", "ifd"),
-    "ppl": ("hard", "ppl"),
-    "length": ("hard", "length"),
-}
-RANDOM_STRATA = {"random": "full", "random_inprompt": "inprompt"}  # fixed, whatever selection.stratify says
-BASE = "base"  # the untrained student, drawn as a reference line
-RESULTS_FILE = "efficiency/results.jsonl"
-OUTCOME_KEYS = (
-    "n_train",
-    "train_seconds",
-    "train_tokens",
-    "processed_tokens",
-    "global_step",
-    "final_train_loss",
-    "scores",
-    "eval_seconds",
-    "benchmark",
-    "heldout_loss",
-)
-
-
-@dataclass(frozen=True)
-class GridPoint:
-    selector: str
-    budget: float
-    seed: int
-
-    @property
-    def key(self) -> tuple[str, float, int]:
-        return (self.selector, float(self.budget), int(self.seed))
-
-    @property
-    def slug(self) -> str:
-        return f"{self.selector}__b{self.budget:g}__s{self.seed}"
-
-
-def grid_points(params: Params) -> list[GridPoint]:
-    """Every point, seed by seed and budget by budget, so a half-run grid already compares selectors."""
-    ep = params.efficiency
-    points = [GridPoint(s, b, seed) for seed in ep.seeds for b in ep.budgets for s in ep.selectors]
-    if ep.include_base:
-        points.insert(0, GridPoint(BASE, 0.0, 0))
-    return points
-
-
-def grid_params(params: Params) -> Params:
-    """The run's params with the efficiency section's overrides applied (steps, datasets, n_test)."""
-    ep = params.efficiency
-    data = params.model_dump(mode="json")
-    data["training"]["eval_fraction"] = 0.0
-    if ep.max_steps is not None:
-        data["training"]["max_steps"] = ep.max_steps
-    if ep.datasets is not None:
-        data["evaluation"]["datasets"] = list(ep.datasets)
-    if ep.n_test is not None:
-        data["evaluation"]["n_test"] = ep.n_test
-    return params_from_dict(data, source="efficiency grid")
-
-
-def point_params(gparams: Params, point: GridPoint) -> Params:
-    """Params for one point: the selector's method and score, the budget, and the point's seed."""
-    data = gparams.model_dump(mode="json")
-    if point.selector != BASE:
-        method, score = SELECTORS[point.selector]
-        data["selection"].update(method=method, score=score, budget=point.budget, seed=point.seed)
-        if point.selector in RANDOM_STRATA:
-            data["selection"]["stratify"] = RANDOM_STRATA[point.selector]
-        data["training"]["seed"] = point.seed
-    return params_from_dict(data, source=f"efficiency point {point.slug}")
 
 
 def setup_fingerprint(
@@ -161,17 +76,6 @@ def selection_hash(selected: Sequence[dict[str, Any]]) -> str:
     ids = sorted(str(r["sample_id"]) for r in selected)
     return hashlib.sha256(json.dumps(ids).encode()).hexdigest()[:16]
 
-
-def row_key(row: dict[str, Any]) -> tuple[str, float, int]:
-    return (row["selector"], float(row["budget"]), int(row["seed"]))
-
-
-def read_results(run_dir: str | Path) -> list[dict[str, Any]]:
-    path = Path(run_dir) / RESULTS_FILE
-    return read_jsonl(path) if path.exists() else []
-
-
-# -- running the grid --------------------------------------------------------------------------------
 
 PointRunner = Callable[[GridPoint, list[dict[str, Any]], Params, Path], dict[str, Any]]
 
@@ -272,6 +176,27 @@ def _trained_twin(rows: Sequence[dict[str, Any]], seed: int, sel: str) -> dict[s
     return None
 
 
+def _result_row(
+    point: GridPoint, selected: Sequence[dict[str, Any]], outcome: dict[str, Any], sel: str, setup: str
+) -> dict[str, Any]:
+    """The results-file line of a finished point."""
+    point_scores = outcome.get("scores") or {}
+    return {
+        "point": point.slug,
+        "selector": point.selector,
+        "budget": point.budget,
+        "seed": point.seed,
+        "n_selected": len(selected),
+        **{k: outcome.get(k) for k in OUTCOME_KEYS},
+        "mean_score": round(sum(point_scores.values()) / len(point_scores), 4) if point_scores else None,
+        "reused_from": outcome.get("reused_from"),
+        "skipped": outcome.get("skipped"),
+        "selection_hash": sel,
+        "setup": setup,
+        "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S"),
+    }
+
+
 def run_grid(
     records: Sequence[dict[str, Any]],
     scores: Sequence[dict[str, Any]] | None,
@@ -298,39 +223,24 @@ def run_grid(
     points = grid_points(params)
     todo = [p for p in points if p.key not in done]
     runner = run_point or TrainAndEvaluate(run_dir, root, progress)
-    n_run = n_reused = n_empty = 0
+    counts = {"run": 0, "reused": 0, "empty": 0}
     for point in tqdm(todo, desc="efficiency grid", disable=not progress or not todo):
         pparams = point_params(gparams, point)
         selected: list[dict[str, Any]] = []
         if point.selector != BASE:
             selected, _ = select_samples(records, scores, pparams.selection)
         sel = selection_hash(selected)
-        point_dir = run_dir / "efficiency" / "points" / point.slug
         twin = _trained_twin(current, point.seed, sel) if selected else None
         if point.selector != BASE and not selected:
             outcome = {"skipped": "the selection kept no samples (budget too small for the pool)"}
-            n_empty += 1
+            counts["empty"] += 1
         elif point.selector != BASE and twin is not None:
             outcome = {k: twin.get(k) for k in OUTCOME_KEYS} | {"reused_from": twin["point"]}
-            n_reused += 1
+            counts["reused"] += 1
         else:
-            outcome = runner(point, selected, pparams, point_dir)
-            n_run += 1
-        point_scores = outcome.get("scores") or {}
-        row = {
-            "point": point.slug,
-            "selector": point.selector,
-            "budget": point.budget,
-            "seed": point.seed,
-            "n_selected": len(selected),
-            **{k: outcome.get(k) for k in OUTCOME_KEYS},
-            "mean_score": round(sum(point_scores.values()) / len(point_scores), 4) if point_scores else None,
-            "reused_from": outcome.get("reused_from"),
-            "skipped": outcome.get("skipped"),
-            "selection_hash": sel,
-            "setup": setup,
-            "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S"),
-        }
+            outcome = runner(point, selected, pparams, run_dir / "efficiency" / "points" / point.slug)
+            counts["run"] += 1
+        row = _result_row(point, selected, outcome, sel, setup)
         rows.append(row)
         current.append(row)
         write_jsonl(run_dir / RESULTS_FILE, rows)
@@ -339,95 +249,9 @@ def run_grid(
         setup=setup,
         n_points=len(points),
         n_done_before=len(points) - len(todo),
-        n_run=n_run,
-        n_reused=n_reused,
-        n_empty=n_empty,
+        n_run=counts["run"],
+        n_reused=counts["reused"],
+        n_empty=counts["empty"],
         n_stale=sum(r.get("setup") != setup for r in rows),
         seconds=round(time.time() - t0, 2),
     )
-
-
-# -- tables and figures ------------------------------------------------------------------------------
-
-
-def results_frame(rows: Sequence[dict[str, Any]], setup: str | None = None) -> pd.DataFrame:
-    """One row per point (of ``setup`` when given), one ``score: <dataset>`` column per dataset."""
-    import pandas as pd
-
-    keep = [r for r in rows if setup is None or r.get("setup") == setup]
-    flat = []
-    for r in keep:
-        rec = {k: v for k, v in r.items() if k != "scores"}
-        rec |= {f"score: {d}": s for d, s in (r.get("scores") or {}).items()}
-        flat.append(rec)
-    return pd.DataFrame(flat)
-
-
-def summarise_grid(frame: pd.DataFrame) -> pd.DataFrame:
-    """Per (selector, budget): mean score with its spread over seeds, and the mean training cost."""
-    if frame.empty:
-        return frame
-    grouped = frame.groupby(["selector", "budget"])
-    table = grouped["mean_score"].agg(["mean", "std", "min", "max", "count"])
-    table.columns = ["score_mean", "score_std", "score_min", "score_max", "n_seeds"]
-    costs = grouped[["n_train", "train_seconds", "train_tokens"]].mean()
-    return table.join(costs).round(3).reset_index()
-
-
-COST_LABELS = {
-    "train_seconds": "training seconds per point",
-    "train_tokens": "tokens trained on per point",
-    "processed_tokens": "tokens processed per point (incl. padding)",
-}
-
-
-def _budget_axis(ax: Any, budgets: Sequence[float]) -> None:
-    """Budgets on a log axis, ticked at the grid's budgets (as percentages when they are fractions)."""
-    from matplotlib.ticker import NullFormatter
-
-    ticks = sorted(set(budgets))
-    fractions = all(b <= 1 for b in ticks)
-    if all(b > 0 for b in ticks):
-        ax.set_xscale("log")
-    ax.set_xticks(ticks)
-    ax.set_xticklabels([f"{b:.0%}" if fractions else f"{b:g}" for b in ticks])
-    ax.xaxis.set_minor_formatter(NullFormatter())
-    ax.set_xlabel("budget (share of the pool)" if fractions else "budget (samples)")
-
-
-def plot_efficiency(
-    frame: pd.DataFrame, title: str = "Data efficiency", cost: str = "train_seconds"
-) -> matplotlib.figure.Figure:
-    """Left: mean score vs budget per selector, shaded min-max over seeds, the untrained student dashed.
-    Right: the training cost of each point (``cost``: one of ``COST_LABELS``) vs budget."""
-    import matplotlib.pyplot as plt
-
-    if cost not in COST_LABELS:
-        raise ValueError(f"cost must be one of {list(COST_LABELS)}; got {cost!r}")
-    trained = frame[frame["selector"] != BASE]
-    if trained.empty or trained["mean_score"].isna().all():
-        raise ValueError("no trained grid points to plot yet")
-    fig, (ax_s, ax_c) = plt.subplots(1, 2, figsize=(12, 4.5))
-    summary = summarise_grid(trained)
-    costs = trained.groupby(["selector", "budget"])[cost].mean()
-    for selector, part in summary.groupby("selector", sort=False):
-        part = part.sort_values("budget")
-        (line,) = ax_s.plot(part["budget"], part["score_mean"], "o-", label=selector)
-        if (part["n_seeds"] > 1).any():
-            ax_s.fill_between(
-                part["budget"], part["score_min"], part["score_max"], color=line.get_color(), alpha=0.15
-            )
-        ax_c.plot(part["budget"], costs.loc[selector].reindex(part["budget"]), "o-", color=line.get_color())
-    base = frame[frame["selector"] == BASE]["mean_score"].dropna()
-    if not base.empty:
-        ax_s.axhline(float(base.mean()), color="grey", linestyle="--", label="student, untrained")
-    for ax in (ax_s, ax_c):
-        _budget_axis(ax, trained["budget"].tolist())
-        ax.grid(alpha=0.3)
-    ax_s.set_ylabel("mean benchmark score (x100)")
-    ax_s.set_title(f"{title}: score vs budget (shade: min-max over seeds)")
-    ax_s.legend(fontsize=8)
-    ax_c.set_ylabel(COST_LABELS[cost])
-    ax_c.set_title("Training cost per point")
-    fig.tight_layout()
-    return fig

@@ -1,26 +1,81 @@
-"""Figures with confidence intervals (the numbers come from :mod:`.significance`)."""
+"""Stage 08's figures: the data-efficiency curve with its training cost, and the same curve with
+confidence intervals (the numbers come from :mod:`.uncertainty`)."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Sequence
+from typing import Any
 
-from compeffdist_utils.data_efficiency.grid import BASE, _budget_axis
+import matplotlib.pyplot as plt
+import pandas as pd
+from matplotlib.figure import Figure
+from matplotlib.ticker import NullFormatter
 
-if TYPE_CHECKING:
-    import matplotlib.figure
-    import pandas as pd
+from compeffdist_utils.data_efficiency.points import BASE
+from compeffdist_utils.data_efficiency.results import summarise_grid
+
+COST_LABELS = {
+    "train_seconds": "training seconds per point",
+    "train_tokens": "tokens trained on per point",
+    "processed_tokens": "tokens processed per point (incl. padding)",
+}
 
 
-def plot_efficiency_ci(
-    table: pd.DataFrame, frame: pd.DataFrame, title: str = "Data efficiency"
-) -> matplotlib.figure.Figure:
+def _budget_axis(ax: Any, budgets: Sequence[float]) -> None:
+    """Budgets on a log axis, ticked at the grid's budgets (as percentages when they are fractions)."""
+    ticks = sorted(set(budgets))
+    fractions = all(b <= 1 for b in ticks)
+    if all(b > 0 for b in ticks):
+        ax.set_xscale("log")
+    ax.set_xticks(ticks)
+    ax.set_xticklabels([f"{b:.0%}" if fractions else f"{b:g}" for b in ticks])
+    ax.xaxis.set_minor_formatter(NullFormatter())
+    ax.set_xlabel("budget (share of the pool)" if fractions else "budget (samples)")
+
+
+def plot_efficiency(
+    frame: pd.DataFrame, title: str = "Data efficiency", cost: str = "train_seconds"
+) -> Figure:
+    """Left: mean score vs budget per selector, shaded min-max over seeds, the untrained student dashed.
+    Right: the training cost of each point (``cost``: one of ``COST_LABELS``) vs budget."""
+    if cost not in COST_LABELS:
+        raise ValueError(f"cost must be one of {list(COST_LABELS)}; got {cost!r}")
+    trained = frame[frame["selector"] != BASE]
+    if trained.empty or trained["mean_score"].isna().all():
+        raise ValueError("no trained grid points to plot yet")
+    fig, (ax_s, ax_c) = plt.subplots(1, 2, figsize=(12, 4.5))
+    summary = summarise_grid(trained)
+    costs = trained.groupby(["selector", "budget"])[cost].mean()
+    for selector, part in summary.groupby("selector", sort=False):
+        part = part.sort_values("budget")
+        (line,) = ax_s.plot(part["budget"], part["score_mean"], "o-", label=selector)
+        if (part["n_seeds"] > 1).any():
+            ax_s.fill_between(
+                part["budget"], part["score_min"], part["score_max"], color=line.get_color(), alpha=0.15
+            )
+        ax_c.plot(part["budget"], costs.loc[selector].reindex(part["budget"]), "o-", color=line.get_color())
+    base = frame[frame["selector"] == BASE]["mean_score"].dropna()
+    if not base.empty:
+        ax_s.axhline(float(base.mean()), color="grey", linestyle="--", label="student, untrained")
+    for ax in (ax_s, ax_c):
+        _budget_axis(ax, trained["budget"].tolist())
+        ax.grid(alpha=0.3)
+    ax_s.set_ylabel("mean benchmark score (x100)")
+    ax_s.set_title(f"{title}: score vs budget (shade: min-max over seeds)")
+    ax_s.legend(fontsize=8)
+    ax_c.set_ylabel(COST_LABELS[cost])
+    ax_c.set_title("Training cost per point")
+    fig.tight_layout()
+    return fig
+
+
+def plot_efficiency_ci(table: pd.DataFrame, frame: pd.DataFrame, title: str = "Data efficiency") -> Figure:
     """Left: mean score vs budget per selector with its 95% bootstrap interval (shade) and each seed's
     score (small markers: the spread over seeds); the base student dashed with its interval. Right, when
     the grid has held-out samples: the held-out teacher-answer loss with its interval (lower is better).
 
-    ``table`` is ``significance.grid_uncertainty(...).table``; ``frame`` is ``efficiency.results_frame``.
+    ``table`` is :func:`.uncertainty.grid_uncertainty`'s ``table``; ``frame`` is :func:`.results.results_frame`'s.
     """
-    import matplotlib.pyplot as plt
 
     trained = table[table["selector"] != BASE]
     if trained.empty:

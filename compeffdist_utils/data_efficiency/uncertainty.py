@@ -9,8 +9,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+import pandas as pd
+
 from compeffdist_utils.core.io import read_jsonl
-from compeffdist_utils.data_efficiency.grid import BASE, grid_params, read_results
+from compeffdist_utils.data_efficiency.points import BASE, grid_params
+from compeffdist_utils.data_efficiency.results import read_results
 from compeffdist_utils.evaluation.heldout import agreement_stats, heldout_loss_stats, heldout_path
 from compeffdist_utils.evaluation.significance import (
     difference_table,
@@ -30,8 +34,6 @@ from compeffdist_utils.stats.uncertainty import (
 )
 
 if TYPE_CHECKING:
-    import pandas as pd
-
     from compeffdist_utils.core.config import Params
     from compeffdist_utils.sentibench import BenchDataset
 
@@ -69,8 +71,6 @@ def grid_stats(
 
 def grid_table(stats: dict[tuple[str, float], list[Stats]]) -> pd.DataFrame:
     """selector, budget, score (mean over datasets and seeds), ci_low, ci_high, n."""
-    import pandas as pd
-
     rows = [{"selector": s, "budget": b} | as_row(estimate(parts)) for (s, b), parts in sorted(stats.items())]
     return pd.DataFrame(rows)
 
@@ -99,8 +99,6 @@ class GridUncertainty:
 
 
 def _stacked(parts: Sequence[Stats]) -> Stats:
-    import numpy as np
-
     first = parts[0]
     if any(p.uids != first.uids for p in parts):
         raise ValueError(f"{first.name}: the seeds were not scored on the same samples")
@@ -108,20 +106,16 @@ def _stacked(parts: Sequence[Stats]) -> Stats:
     return Stats(first.name, first.kind, first.uids, values, first.scale, first.higher_is_better)
 
 
-def grid_uncertainty(
+def _heldout_and_agreement(
     run_dir: str | Path,
     rows: Sequence[dict[str, Any]],
+    stats: dict[tuple[str, float], list[Stats]],
     datasets: Sequence[BenchDataset],
     seeds: Sequence[int],
-    compare_budgets: Sequence[float] = (0.1, 0.25),
-    teacher_eval: tuple[str | Path, str] | None = None,
-) -> GridUncertainty:
-    """Intervals for the grid ``rows`` (the current setup's), rank_hard vs random at ``compare_budgets``,
-    every trained point vs the base student on the held-out loss, and agreement with the teacher when
-    ``teacher_eval`` = (stage 07's eval folder, teacher name) holds predictions on the same prompts."""
-
-    stats = grid_stats(run_dir, rows, datasets, seeds)
-    table = grid_table(stats).set_index(["selector", "budget"])
+    teacher_eval: tuple[str | Path, str] | None,
+) -> tuple[dict[tuple[str, float], Stats], dict[tuple[str, float], list[Stats]], list[str]]:
+    """Per (selector, budget) of ``stats``: the held-out loss (seeds stacked) when every seed wrote one,
+    agreement with the teacher's predictions when ``teacher_eval`` is given, and notes on what failed."""
     notes: list[str] = []
     held: dict[tuple[str, float], Stats] = {}
     agree: dict[tuple[str, float], list[Stats]] = {}
@@ -150,6 +144,24 @@ def grid_uncertainty(
                 ]
             except (ValueError, OSError) as err:
                 notes.append(f"no teacher agreement for {key}: {err}")
+    return held, agree, notes
+
+
+def grid_uncertainty(
+    run_dir: str | Path,
+    rows: Sequence[dict[str, Any]],
+    datasets: Sequence[BenchDataset],
+    seeds: Sequence[int],
+    compare_budgets: Sequence[float] = (0.1, 0.25),
+    teacher_eval: tuple[str | Path, str] | None = None,
+) -> GridUncertainty:
+    """Intervals for the grid ``rows`` (the current setup's), rank_hard vs random at ``compare_budgets``,
+    every trained point vs the base student on the held-out loss, and agreement with the teacher when
+    ``teacher_eval`` = (stage 07's eval folder, teacher name) holds predictions on the same prompts."""
+
+    stats = grid_stats(run_dir, rows, datasets, seeds)
+    held, agree, notes = _heldout_and_agreement(run_dir, rows, stats, datasets, seeds, teacher_eval)
+    table = grid_table(stats).set_index(["selector", "budget"])
     for col, source in (("heldout_loss", held), ("teacher_agreement", agree)):
         if source:
             table[[col, f"{col}_low", f"{col}_high"]] = float("nan")

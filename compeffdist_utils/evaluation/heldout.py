@@ -56,7 +56,7 @@ def teacher_answer_nll(
     Samples that cannot be tokenized (no answer, prompt too long) are left out; compare models on the
     returned sample ids, which do not depend on the model as long as the tokenizer is the same.
     """
-    import torch
+    import torch  # deferred: heavy, only when a model scores answers
 
     items = []
     for rec in records:

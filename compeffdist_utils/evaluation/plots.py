@@ -1,37 +1,21 @@
-"""Tables and figures of stage 07, read back from the results and the saved predictions.
-
-Kept apart from :mod:`evaluation` (which runs models) so the notebook's report can be rebuilt from the
-run folder alone, without loading a model.
-"""
+"""Stage 07's figures: scores per dataset and group, and the confusion matrices of the classification sets."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path
 
+import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+from matplotlib.figure import Figure
+from sklearn.metrics import confusion_matrix
 
-from compeffdist_utils.evaluation.predictions import load_predictions, prediction_path
 from compeffdist_utils.sentibench import BenchDataset
 
 
-def predictions_frame(out_dir: Path, results: pd.DataFrame) -> pd.DataFrame:
-    """Every saved prediction of the evaluated (model, dataset, seed) rows, one row each."""
-    frames = []
-    for model, dataset, seed in results[["model", "dataset", "seed"]].itertuples(index=False):
-        if prediction_path(out_dir, model, dataset, seed).is_file():
-            recs = load_predictions(out_dir, model, dataset, seed)
-            frame = pd.DataFrame(recs).drop(columns="prompt", errors="ignore")  # large; stays in the file
-            frames.append(frame.assign(model=model, dataset=dataset, seed=seed))
-    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
-
-
-def plot_scores(results: pd.DataFrame, summary: pd.DataFrame, title: str = ""):
+def plot_scores(results: pd.DataFrame, summary: pd.DataFrame, title: str = "") -> Figure:
     """Left: grouped bars per dataset (mean over demo seeds; error bar = std over seeds when there
     are several); right: group means and the overall mean."""
-    import matplotlib.pyplot as plt
-
     models = list(dict.fromkeys(results["model"]))
     datasets = list(dict.fromkeys(results["dataset"]))
     stats = results.groupby(["dataset", "model"], sort=False)["score"].agg(["mean", "std"])
@@ -58,11 +42,8 @@ def plot_scores(results: pd.DataFrame, summary: pd.DataFrame, title: str = ""):
     return fig
 
 
-def plot_confusions(preds: pd.DataFrame, datasets: Sequence[BenchDataset]):
+def plot_confusions(preds: pd.DataFrame, datasets: Sequence[BenchDataset]) -> Figure | None:
     """Confusion matrices (counts over all demo seeds) of the classification sets, datasets x models."""
-    import matplotlib.pyplot as plt
-    from sklearn.metrics import confusion_matrix
-
     cls = [d for d in datasets if d.spec.kind == "classification" and d.name in set(preds.get("dataset", []))]
     models = list(dict.fromkeys(preds["model"])) if not preds.empty else []
     if not cls or not models:
@@ -88,29 +69,3 @@ def plot_confusions(preds: pd.DataFrame, datasets: Sequence[BenchDataset]):
         ax.set_ylabel("gold", fontsize=8)
     fig.tight_layout()
     return fig
-
-
-def parse_failure_table(results: pd.DataFrame, preds: pd.DataFrame) -> pd.DataFrame:
-    """Per model and JSON task: answers that did not parse, that parsed only via the [...] fallback,
-    and answer objects dropped for missing fields."""
-    gen = results[results["metric"] != "macro_f1"]
-    if gen.empty:
-        return pd.DataFrame()
-    agg = gen.groupby(["model", "dataset"], sort=False)[
-        ["n_examples", "parse_failures", "invalid_items"]
-    ].sum()
-    status = preds[preds["dataset"].isin(set(gen["dataset"]))]
-    fallback = status[status["parse_status"] == "fallback"].groupby(["model", "dataset"]).size()
-    agg["parsed via fallback"] = fallback.reindex(agg.index).fillna(0).astype(int)
-    agg["parse failure rate %"] = (100 * agg["parse_failures"] / agg["n_examples"]).round(1)
-    return agg
-
-
-def wrong_answers(preds: pd.DataFrame, per_dataset: int = 2) -> pd.DataFrame:
-    """A few wrong predictions per (model, dataset), first demo seed only."""
-    if preds.empty:
-        return preds
-    first = preds[preds["seed"] == preds.groupby(["model", "dataset"])["seed"].transform("min")]
-    cols = [c for c in ("model", "dataset", "sentence", "target", "gold", "prediction", "raw") if c in first]
-    wrong = first[~first["correct"].astype(bool)]
-    return wrong.groupby(["model", "dataset"], sort=False).head(per_dataset)[cols]

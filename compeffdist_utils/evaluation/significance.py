@@ -3,7 +3,8 @@
 Stage 07 writes ``eval/predictions/<model>/<dataset>__seed<S>.jsonl``; every grid point of stage 08
 writes the same under ``efficiency/points/<point>/eval``. Everything here is computed from those files
 and the benchmark's gold answers, so intervals can be added to a finished run without rerunning a model.
-The statistics are :mod:`.uncertainty`'s; the held-out loss and teacher agreement are :mod:`.heldout`'s.
+The statistics are :mod:`compeffdist_utils.stats.uncertainty`'s; the held-out loss and teacher agreement
+are :mod:`.heldout`'s.
 """
 
 from __future__ import annotations
@@ -13,10 +14,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import pandas as pd
+
+from compeffdist_utils.core.config import Params
 from compeffdist_utils.core.io import read_jsonl
-from compeffdist_utils.evaluation.evaluate import metric_inputs
 from compeffdist_utils.evaluation.heldout import agreement_stats, heldout_loss_stats, heldout_path
 from compeffdist_utils.evaluation.predictions import load_predictions
+from compeffdist_utils.evaluation.scoring import metric_inputs
 from compeffdist_utils.stats.uncertainty import (
     Difference,
     Stats,
@@ -29,8 +33,6 @@ from compeffdist_utils.stats.uncertainty import (
 )
 
 if TYPE_CHECKING:
-    import pandas as pd
-
     from compeffdist_utils.sentibench import BenchDataset
 
 OVERALL = "overall"
@@ -76,8 +78,6 @@ def _with_overall(per_model: dict[str, list[Stats]]) -> list[tuple[str, str, Sta
 
 def score_table(per_model: dict[str, list[Stats]]) -> pd.DataFrame:
     """model, dataset, score, ci_low, ci_high, n: every score with its 95% interval (and the overall)."""
-    import pandas as pd
-
     rows = [{"model": m, "dataset": d} | as_row(estimate(s)) for m, d, s in _with_overall(per_model)]
     return pd.DataFrame(rows)
 
@@ -99,8 +99,6 @@ def differences(per_model: dict[str, list[Stats]], reference: str) -> list[Diffe
 
 
 def difference_table(diffs: Sequence[Difference]) -> pd.DataFrame:
-    import pandas as pd
-
     return pd.DataFrame(
         [
             {
@@ -126,8 +124,6 @@ def agreement_table(
     seeds: Sequence[int],
 ) -> pd.DataFrame:
     """model, dataset, agreement with ``teacher``'s predictions in % with its interval (and overall)."""
-    import pandas as pd
-
     out = Path(out_dir)
     per_model = {
         m: [
@@ -145,9 +141,6 @@ def agreement_table(
     return pd.DataFrame(rows)
 
 
-# -- the efficiency grid -------------------------------------------------------------------------------------
-
-
 # -- stage 07 in one call ----------------------------------------------------------------------------------------
 
 
@@ -160,6 +153,15 @@ class EvalUncertainty:
     agreement: pd.DataFrame  # agreement with the teacher's predictions (empty without a teacher)
     heldout: pd.DataFrame  # held-out teacher-answer loss per model (empty without held-out samples)
     sentences: list[str]  # plain-language verdicts
+
+    def tables(self) -> dict[str, pd.DataFrame]:
+        """The tables by the names the stage saves them under."""
+        return {
+            "scores_ci": self.scores,
+            "differences_ci": self.differences,
+            "teacher_agreement_ci": self.agreement,
+            "heldout_loss_ci": self.heldout,
+        }
 
 
 def heldout_stats(out_dir: str | Path, models: Sequence[str]) -> dict[str, Stats]:
@@ -177,13 +179,11 @@ def evaluation_uncertainty(
     models: Sequence[str],
     datasets: Sequence[BenchDataset],
     seeds: Sequence[int],
-    reference: str,
+    reference: str | None,
     teacher: str | None = None,
 ) -> EvalUncertainty:
     """Intervals for every evaluated model, differences against ``reference`` (the base student) on
     SentiBench and on the held-out loss, and agreement with ``teacher`` when it was evaluated."""
-    import pandas as pd
-
     per_model = {m: model_stats(out_dir, m, datasets, seeds) for m in models}
     diffs = differences(per_model, reference) if reference in per_model else []
     held = heldout_stats(out_dir, models)
@@ -215,4 +215,11 @@ def model_roles(models: dict[str, str]) -> tuple[str | None, str | None]:
     return reference, teacher
 
 
-# -- stage 08 in one call ----------------------------------------------------------------------------------------
+def evaluation_uncertainty_for_run(
+    params: Params, out_dir: str | Path, results: pd.DataFrame, datasets: Sequence[BenchDataset]
+) -> EvalUncertainty:
+    """:func:`evaluation_uncertainty` for stage 07 of a run: the models in ``results``, compared with the
+    untrained student and the teacher named in ``evaluation.models`` (:func:`model_roles`)."""
+    reference, teacher = model_roles(params.evaluation.models)
+    models = list(dict.fromkeys(results["model"]))
+    return evaluation_uncertainty(out_dir, models, datasets, params.evaluation.seeds, reference, teacher)

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from compeffdist_utils.core.config import EvaluationParams, Params, TrainingParams
 from compeffdist_utils.core.io import read_jsonl
-from compeffdist_utils.data_efficiency.grid import BASE, grid_params, grid_points
+from compeffdist_utils.data_efficiency.points import BASE, grid_params, grid_points
 from compeffdist_utils.difficulty_selection.selection import target_count
 from compeffdist_utils.planning.context import PlanContext, StagePlan
 from compeffdist_utils.planning.teacher import plan_04

@@ -9,15 +9,10 @@ from typing import Any
 import pytest
 
 from compeffdist_utils.core.config import Params, params_from_dict
-from compeffdist_utils.data_efficiency.grid import (
-    BASE,
-    GridPoint,
-    plot_efficiency,
-    read_results,
-    results_frame,
-    run_grid,
-    summarise_grid,
-)
+from compeffdist_utils.data_efficiency.grid import run_grid
+from compeffdist_utils.data_efficiency.plots import plot_efficiency
+from compeffdist_utils.data_efficiency.points import BASE, GridPoint
+from compeffdist_utils.data_efficiency.results import read_results, results_frame, summarise_grid
 
 POOL = [
     {
@@ -192,7 +187,7 @@ def test_one_real_grid_point(ci_params: Params, sentibench_dir: Path, tmp_path: 
 
 
 def test_random_is_the_authors_global_draw_and_random_inprompt_the_stratified_one() -> None:
-    from compeffdist_utils.data_efficiency.grid import grid_params, point_params
+    from compeffdist_utils.data_efficiency.points import grid_params, point_params
     from compeffdist_utils.difficulty_selection.selection import select_samples
 
     gp = grid_params(_params({"selectors": ["random", "random_inprompt", "rank_hard"]}))

@@ -11,10 +11,9 @@ import pytest
 
 from compeffdist_utils import sentibench as sb
 from compeffdist_utils.core.config import SENTIBENCH_DATASETS, EvaluationParams, params_from_dict
-from compeffdist_utils.evaluation import evaluate as ev
-from compeffdist_utils.evaluation import predictions
+from compeffdist_utils.evaluation import evaluate, generation, parsing, predictions, report, scoring
 from compeffdist_utils.sentibench import data as sentibench_data
-from compeffdist_utils.sentibench.metrics import opener_f1, opinion_from_spans, opinion_from_strings
+from compeffdist_utils.sentibench.metrics import macro_f1, opener_f1, opinion_from_spans, opinion_from_strings
 
 TEST_SIZES = {  # the method page's table
     "sc/imdb": 1000, "sc/yelp2": 1000, "sc/sst2": 1821, "sc/twitter": 1000,
@@ -79,12 +78,12 @@ def test_gold_answers_score_100_on_every_extraction_task(bench):
         ds = bench[name]
         prompts = sb.build_prompts(ds, ds.test[:80], 42, 0)
         preds = [
-            ev.items_to_records(
-                ev.parse_json_array(sb.render_label(ds.spec, p.example.gold))[0], ds.spec.fields
+            parsing.items_to_records(
+                parsing.parse_json_array(sb.render_label(ds.spec, p.example.gold))[0], ds.spec.fields
             )[0]
             for p in prompts
         ]
-        assert ev.score_predictions(ds.spec, prompts, preds) == 1.0, name
+        assert scoring.score_predictions(ds.spec, prompts, preds) == 1.0, name
     ds = bench["absa/opener"]
     gold = [
         [
@@ -272,12 +271,12 @@ def test_test_subset_is_seeded_and_stable(bench):
     ],
 )
 def test_parse_json_array(raw, status, n):
-    items, got = ev.parse_json_array(raw)
+    items, got = parsing.parse_json_array(raw)
     assert (got, len(items)) == (status, n)
 
 
 def test_items_missing_fields_are_dropped_and_counted():
-    recs, bad = ev.items_to_records(
+    recs, bad = parsing.items_to_records(
         [
             {"aspect_term": "pizza", "sentiment": None},
             {"aspect_term": "x"},
@@ -294,9 +293,9 @@ def test_items_missing_fields_are_dropped_and_counted():
 
 
 def test_cut_at_stop():
-    assert ev.cut_at_stop(' [{"a": 1}]\n\nSentence: next') == ' [{"a": 1}]'
-    assert ev.cut_at_stop(' [{"a": 1}]\nSentence: next') == ' [{"a": 1}]'
-    assert ev.cut_at_stop(" positive") == " positive"
+    assert generation.cut_at_stop(' [{"a": 1}]\n\nSentence: next') == ' [{"a": 1}]'
+    assert generation.cut_at_stop(' [{"a": 1}]\nSentence: next') == ' [{"a": 1}]'
+    assert generation.cut_at_stop(" positive") == " positive"
 
 
 def test_summarise_group_means_and_overall():
@@ -305,7 +304,7 @@ def test_summarise_group_means_and_overall():
         ("m", "sc/imdb", "basic", 42, 90.0), ("m", "absa/opener", "fine-grained", 42, 30.0),
         ("n", "sc/sst2", "basic", 42, 50.0), ("n", "sc/imdb", "basic", 42, 50.0), ("n", "absa/opener", "fine-grained", 42, 10.0),
     ]  # fmt: skip
-    s = ev.summarise(pd.DataFrame(rows, columns=ev.RESULT_COLUMNS))
+    s = report.summarise(pd.DataFrame(rows, columns=evaluate.RESULT_COLUMNS))
     assert list(s.columns) == ["group", "m", "n"]
     assert s.loc["sc/sst2", "m"] == 70.0
     assert s.loc["mean: basic", "m"] == 80.0 and s.loc["mean: fine-grained", "n"] == 10.0
@@ -315,8 +314,8 @@ def test_summarise_group_means_and_overall():
 
 def test_untrained_distilled_model_is_a_counted_skip(tmp_path):
     params = params_from_dict({"evaluation": {"models": {"distilled_student": "distilled"}}})
-    results, skipped = ev.evaluate_models(params, tmp_path, [], tmp_path / "eval", progress=False)
-    assert results.empty and list(results.columns) == ev.RESULT_COLUMNS
+    results, skipped = evaluate.evaluate_models(params, tmp_path, [], tmp_path / "eval", progress=False)
+    assert results.empty and list(results.columns) == evaluate.RESULT_COLUMNS
     assert list(skipped) == ["distilled_student"] and "06_student_training" in skipped["distilled_student"]
 
 
@@ -327,15 +326,18 @@ def test_untrained_distilled_model_is_a_counted_skip(tmp_path):
 def test_verbaliser_is_first_token_of_space_label(smol):
     _, tok = smol
     labels = ("not intimate", "moderately intimate", "highly intimate")
-    ids = ev.label_token_ids(tok, labels, "multifaced/intimacy")
+    ids = generation.label_token_ids(tok, labels, "multifaced/intimacy")
     assert ids == [tok.encode(" " + lab, add_special_tokens=False)[0] for lab in labels]
     assert [tok.decode([i]) for i in ids] == [" not", " moderately", " highly"]
-    assert [tok.decode([i]) for i in ev.label_token_ids(tok, ("irony", "non-irony"))] == [" irony", " non"]
+    assert [tok.decode([i]) for i in generation.label_token_ids(tok, ("irony", "non-irony"))] == [
+        " irony",
+        " non",
+    ]
     for spec in sb.TASKS.values():
         if spec.kind == "classification":
-            ev.label_token_ids(tok, spec.labels, spec.name)  # distinct for every SentiBench label set
-    with pytest.raises(ev.VerbaliserError, match="share a first token"):
-        ev.label_token_ids(tok, ("very good", "very bad"), "toy")
+            generation.label_token_ids(tok, spec.labels, spec.name)  # distinct for every SentiBench label set
+    with pytest.raises(generation.VerbaliserError, match="share a first token"):
+        generation.label_token_ids(tok, ("very good", "very bad"), "toy")
 
 
 @pytest.mark.slow
@@ -369,9 +371,9 @@ def test_batched_classification_matches_one_at_a_time(smol, bench):
     ds = bench["sc/sst2"]
     texts = [p.text for p in sb.build_prompts(ds, ds.test[:3], 42, 2)]  # three different lengths
     assert len({len(tok.encode(t)) for t in texts}) == 3
-    ids = ev.label_token_ids(tok, ds.spec.labels)
-    batched, b_scores = ev.classify(model, tok, texts, ids, batch_size=3)
-    single, s_scores = ev.classify(model, tok, texts, ids, batch_size=1)
+    ids = generation.label_token_ids(tok, ds.spec.labels)
+    batched, b_scores = generation.classify(model, tok, texts, ids, batch_size=3)
+    single, s_scores = generation.classify(model, tok, texts, ids, batch_size=1)
     assert batched == single
     assert torch.allclose(torch.tensor(b_scores), torch.tensor(s_scores), atol=1e-3)
     with torch.inference_mode():  # the unpadded reference: plain forward, last position
@@ -386,13 +388,13 @@ def test_small_real_evaluation(smol, bench, tmp_path):
         n_test=2, seeds=[42], shots=2, max_new_tokens=24, max_prompt_tokens=384, batch_size=3
     )
     datasets = [bench["sc/sst2"], bench["absa/atsa_rest16"]]
-    df = ev.evaluate_model(model, tok, datasets, ep, tmp_path, "smol", progress=False)
-    assert list(df.columns[:5]) == ev.RESULT_COLUMNS
+    df = evaluate.evaluate_model(model, tok, datasets, ep, tmp_path, "smol", progress=False)
+    assert list(df.columns[:5]) == evaluate.RESULT_COLUMNS
     assert list(df["dataset"]) == ["sc/sst2", "absa/atsa_rest16"] and df["score"].between(0, 100).all()
     cls = predictions.load_predictions(tmp_path, "smol", "sc/sst2", 42)
     assert len(cls) == 2 and all(r["prediction"] in ("negative", "positive") for r in cls)
     assert df.loc[0, "score"] == pytest.approx(
-        100 * ev.macro_f1([r["gold"] for r in cls], [r["prediction"] for r in cls])
+        100 * macro_f1([r["gold"] for r in cls], [r["prediction"] for r in cls])
     )
     gen = predictions.load_predictions(tmp_path, "smol", "absa/atsa_rest16", 42)
     assert len(gen) == 2 and all(

@@ -193,8 +193,8 @@ def test_grid_uncertainty_pools_seeds_and_compares_rank_with_random(tmp_path):
 
     matplotlib.use("Agg")
     from compeffdist_utils.core.io import write_jsonl
-    from compeffdist_utils.data_efficiency.grid import results_frame
     from compeffdist_utils.data_efficiency.plots import plot_efficiency_ci
+    from compeffdist_utils.data_efficiency.results import results_frame
     from compeffdist_utils.data_efficiency.uncertainty import grid_uncertainty
     from compeffdist_utils.evaluation.heldout import heldout_path
     from compeffdist_utils.evaluation.predictions import prediction_path
