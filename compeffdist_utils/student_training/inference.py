@@ -15,7 +15,7 @@ def chat_answers(
 
     Used to eyeball a trained student against its base on held-out instructions.
     """
-    import torch
+    import torch  # deferred: heavy, only when generating
 
     device = next(model.parameters()).device
     answers = []
