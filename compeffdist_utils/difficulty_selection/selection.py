@@ -241,3 +241,25 @@ def _select_group(
     else:
         row["b"] = b
     return kept, row
+
+
+def selector_picks(
+    samples: Sequence[dict[str, Any]],
+    scores: Sequence[dict[str, Any]],
+    settings: SelectionParams,
+    selected: Sequence[dict[str, Any]],
+) -> dict[str, set[str]]:
+    """The sample ids that ``hard`` selection by each available score and a random draw keep, at the
+    stage's budget, stratification and seed (to compare the selectors). The stage's own selection
+    ``selected`` stands for the selector it was made with; only the other selectors are run here."""
+    available = {k for s in scores for k, v in s.items() if v is not None}
+    own = (settings.method, settings.score if settings.method == "hard" else None)
+    picks: dict[str, set[str]] = {}
+    for method, key in [*(("hard", k) for k in SCORE_KEYS if k in available), ("random", None)]:
+        if (method, key) == own:
+            kept = list(selected)
+        else:
+            update = {"method": method, **({"score": key} if key else {})}
+            kept, _ = select_samples(samples, scores, settings.model_copy(update=update))
+        picks[f"{method} {key}" if key else method] = {r["sample_id"] for r in kept}
+    return picks

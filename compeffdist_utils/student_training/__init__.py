@@ -10,7 +10,7 @@ from compeffdist_utils.student_training.checkpoints import (
     last_complete_checkpoint,
     prepare_checkpoints,
 )
-from compeffdist_utils.student_training.inference import chat_answers
+from compeffdist_utils.student_training.inference import before_and_after, chat_answers
 from compeffdist_utils.student_training.plots import plot_learning_curves, read_train_log
 from compeffdist_utils.student_training.sft_data import (
     IGNORE_INDEX,
@@ -28,7 +28,13 @@ from compeffdist_utils.student_training.trainer_setup import (
     training_arguments,
     wrap_model,
 )
-from compeffdist_utils.student_training.training import LOG_FILE, SUMMARY_FILE, completed_run, train_student
+from compeffdist_utils.student_training.training import (
+    LOG_FILE,
+    SUMMARY_FILE,
+    TrainResult,
+    completed_run,
+    train_student,
+)
 
 __all__ = [
     "FINGERPRINT_FILE",
@@ -37,6 +43,8 @@ __all__ = [
     "SFTCollator",
     "SUMMARY_FILE",
     "TokenizeReport",
+    "TrainResult",
+    "before_and_after",
     "chat_answers",
     "completed_run",
     "count_params",
