@@ -24,7 +24,7 @@ from bench_difficulty import build_samples
 
 from compeffdist_utils import sentibench as sb
 from compeffdist_utils.core.config import DifficultyParams, Params
-from compeffdist_utils.difficulty_selection.scoring import score_dataset
+from compeffdist_utils.difficulty_selection.dataset_scores import score_dataset
 from compeffdist_utils.evaluation import generation as ev
 from compeffdist_utils.models import BF16_CPU_FLAGS, cpu_flags, load_causal_lm, resolve_dtype
 

@@ -68,8 +68,9 @@ def worker(mode: str, samples_path: Path, out_path: Path, batch_size: int, threa
         torch.set_num_threads(threads)
 
     from compeffdist_utils.core.config import DifficultyParams, Params
+    from compeffdist_utils.difficulty_selection.dataset_scores import score_dataset
     from compeffdist_utils.difficulty_selection.reference import reference_rank_score, reference_token_scores
-    from compeffdist_utils.difficulty_selection.scoring import encode_pairs, score_dataset
+    from compeffdist_utils.difficulty_selection.scoring import encode_pairs
     from compeffdist_utils.models import load_causal_lm
 
     samples = json.loads(samples_path.read_text())

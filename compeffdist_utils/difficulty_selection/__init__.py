@@ -3,26 +3,26 @@ length) and the hard/soft/random selections at a budget; its figures. The litera
 (:mod:`.reference`, imports torch) is only for tests and benchmarks and is not re-exported.
 """
 
+from compeffdist_utils.difficulty_selection.dataset_scores import load_scorer, score_dataset
 from compeffdist_utils.difficulty_selection.scoring import (
     RawScore,
     encode_pairs,
     fit_to_window,
-    load_scorer,
-    response_token_stats,
-    score_dataset,
+    score_encoded,
     token_breakdown,
     unconditional_prefix,
-    vocab_stats,
 )
 from compeffdist_utils.difficulty_selection.selection import (
     SCORE_KEYS,
     SelectionError,
     group_of,
     select_samples,
+    selector_picks,
     soft_keep_probs,
     stochastic_quotas,
     target_count,
 )
+from compeffdist_utils.difficulty_selection.token_stats import response_token_stats, vocab_stats
 
 __all__ = [
     "RawScore",
@@ -34,7 +34,9 @@ __all__ = [
     "load_scorer",
     "response_token_stats",
     "score_dataset",
+    "score_encoded",
     "select_samples",
+    "selector_picks",
     "soft_keep_probs",
     "stochastic_quotas",
     "target_count",

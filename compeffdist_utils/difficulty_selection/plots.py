@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import html
 from collections.abc import Sequence
-from typing import Any
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -17,8 +16,7 @@ import pandas as pd
 import seaborn as sns
 from matplotlib.figure import Figure
 
-from compeffdist_utils.core.config import SelectionParams
-from compeffdist_utils.difficulty_selection.selection import SCORE_KEYS, select_samples, soft_keep_probs
+from compeffdist_utils.difficulty_selection.selection import SCORE_KEYS, soft_keep_probs
 
 TITLES = {
     "rank": "rank score",
@@ -184,20 +182,8 @@ def composition_table(df: pd.DataFrame, sel: pd.DataFrame) -> pd.DataFrame:
     )
 
 
-def selector_overlap(
-    samples: Sequence[dict[str, Any]], scores: Sequence[dict[str, Any]], settings: SelectionParams
-) -> pd.DataFrame:
-    """Jaccard overlap between what ``hard`` selection keeps by each available score and a random draw."""
-    available = {k for s in scores for k, v in s.items() if v is not None}
-    picks = {}
-    for key in SCORE_KEYS:
-        if key in available:
-            kept, _ = select_samples(
-                samples, scores, settings.model_copy(update={"method": "hard", "score": key})
-            )
-            picks[f"hard {key}"] = {r["sample_id"] for r in kept}
-    kept, _ = select_samples(samples, scores, settings.model_copy(update={"method": "random"}))
-    picks["random"] = {r["sample_id"] for r in kept}
+def selector_overlap(picks: dict[str, set[str]]) -> pd.DataFrame:
+    """Jaccard overlap between the sample ids each selector kept (:func:`.selection.selector_picks`)."""
     return pd.DataFrame(
         [[len(a & b) / max(len(a | b), 1) for b in picks.values()] for a in picks.values()],
         index=list(picks),

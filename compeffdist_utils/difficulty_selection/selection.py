@@ -92,7 +92,7 @@ def stochastic_quotas(expected: Sequence[Fraction], rng: np.random.Generator) ->
 
 def soft_keep_probs(x: np.ndarray, rate: float, peak: float) -> tuple[np.ndarray, float]:
     """(keep probability per percentile, b) with mean probability = rate exactly."""
-    from scipy.optimize import brentq
+    from scipy.optimize import brentq  # deferred: heavy (~1 s), only for soft selection
 
     if rate >= 1:
         return np.ones_like(x), 0.0
@@ -113,7 +113,7 @@ def soft_keep_probs(x: np.ndarray, rate: float, peak: float) -> tuple[np.ndarray
 
 
 def _midrank_percentiles(scores: np.ndarray) -> np.ndarray:
-    from scipy.stats import rankdata
+    from scipy.stats import rankdata  # deferred: heavy (~2 s), only for soft selection
 
     return (rankdata(scores, method="average") - 0.5) / len(scores)
 
@@ -170,41 +170,8 @@ def select_samples(
     kept: dict[int, dict[str, Any]] = {}
     group_rows = []
     for name, quota in zip(names, quotas, strict=True):
-        members = groups[name]
-        has_scores = values[members[0]] is not None
-        score_arr = np.array([values[i] if has_scores else 0.0 for i in members], dtype=float)
-        # Hardest first; random tie-break so that equal scores are not decided by file order.
-        order = np.lexsort((rng.random(len(members)), -score_arr))
-        rank_of = {members[j]: pos + 1 for pos, j in enumerate(order)}
-        extra: dict[int, dict[str, Any]] = {}
-        b: float | None = None
-        if settings.method == "hard":
-            chosen = [members[j] for j in order[:quota]]
-        elif settings.method == "random":
-            chosen = [members[j] for j in rng.permutation(len(members))[:quota]]
-        else:
-            probs, b = soft_keep_probs(_midrank_percentiles(score_arr), rate, settings.soft_peak)
-            draws = rng.random(len(members))
-            chosen = [i for i, p, u in zip(members, probs, draws, strict=True) if u < p]
-            extra = {i: {"keep_prob": float(p)} for i, p in zip(members, probs, strict=True)}
-        for i in chosen:
-            kept[i] = {
-                "score": values[i],
-                "group": name,
-                "group_size": len(members),
-                "rank_in_group": rank_of[i] if has_scores else None,
-                **extra.get(i, {}),
-            }
-        row = {
-            "group": name,
-            "n_pool": len(members),
-            "expected": float(rate * len(members)),
-            "n_selected": len(chosen),
-        }
-        if settings.method != "soft":
-            row["quota"] = quota
-        else:
-            row["b"] = b
+        chosen, row = _select_group(name, groups[name], quota, values, rate, settings, rng)
+        kept.update(chosen)
         group_rows.append(row)
 
     selected = [{**samples[i], **kept[i]} for i in sorted(kept)]
@@ -225,3 +192,74 @@ def select_samples(
         "groups": group_rows,
     }
     return selected, summary
+
+
+def _select_group(
+    name: str,
+    members: list[int],
+    quota: int,
+    values: list[float | None],
+    rate: float,
+    settings: SelectionParams,
+    rng: np.random.Generator,
+) -> tuple[dict[int, dict[str, Any]], dict[str, Any]]:
+    """({pool index: why it was kept} for one group's kept members, the group's summary row)."""
+    has_scores = values[members[0]] is not None
+    score_arr = np.array([values[i] if has_scores else 0.0 for i in members], dtype=float)
+    # Hardest first; random tie-break so that equal scores are not decided by file order.
+    order = np.lexsort((rng.random(len(members)), -score_arr))
+    rank_of = {members[j]: pos + 1 for pos, j in enumerate(order)}
+    extra: dict[int, dict[str, Any]] = {}
+    b: float | None = None
+    if settings.method == "hard":
+        chosen = [members[j] for j in order[:quota]]
+    elif settings.method == "random":
+        chosen = [members[j] for j in rng.permutation(len(members))[:quota]]
+    else:
+        probs, b = soft_keep_probs(_midrank_percentiles(score_arr), rate, settings.soft_peak)
+        draws = rng.random(len(members))
+        chosen = [i for i, p, u in zip(members, probs, draws, strict=True) if u < p]
+        extra = {i: {"keep_prob": float(p)} for i, p in zip(members, probs, strict=True)}
+    kept = {
+        i: {
+            "score": values[i],
+            "group": name,
+            "group_size": len(members),
+            "rank_in_group": rank_of[i] if has_scores else None,
+            **extra.get(i, {}),
+        }
+        for i in chosen
+    }
+    row = {
+        "group": name,
+        "n_pool": len(members),
+        "expected": float(rate * len(members)),
+        "n_selected": len(chosen),
+    }
+    if settings.method != "soft":
+        row["quota"] = quota
+    else:
+        row["b"] = b
+    return kept, row
+
+
+def selector_picks(
+    samples: Sequence[dict[str, Any]],
+    scores: Sequence[dict[str, Any]],
+    settings: SelectionParams,
+    selected: Sequence[dict[str, Any]],
+) -> dict[str, set[str]]:
+    """The sample ids that ``hard`` selection by each available score and a random draw keep, at the
+    stage's budget, stratification and seed (to compare the selectors). The stage's own selection
+    ``selected`` stands for the selector it was made with; only the other selectors are run here."""
+    available = {k for s in scores for k, v in s.items() if v is not None}
+    own = (settings.method, settings.score if settings.method == "hard" else None)
+    picks: dict[str, set[str]] = {}
+    for method, key in [*(("hard", k) for k in SCORE_KEYS if k in available), ("random", None)]:
+        if (method, key) == own:
+            kept = list(selected)
+        else:
+            update = {"method": method, **({"score": key} if key else {})}
+            kept, _ = select_samples(samples, scores, settings.model_copy(update=update))
+        picks[f"{method} {key}" if key else method] = {r["sample_id"] for r in kept}
+    return picks

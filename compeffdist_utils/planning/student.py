@@ -19,7 +19,7 @@ from compeffdist_utils.data_efficiency.points import BASE, grid_params, grid_poi
 from compeffdist_utils.difficulty_selection.selection import target_count
 from compeffdist_utils.planning.context import PlanContext, StagePlan
 from compeffdist_utils.planning.teacher import plan_04
-from compeffdist_utils.student_training.training import split_train_eval
+from compeffdist_utils.student_training.sft_data import split_train_eval
 
 # Test-set sizes of SentiBench (../shared/method.md, stage 8), used when evaluation.n_test is None.
 SENTIBENCH_TEST_SIZES = {

@@ -17,7 +17,7 @@ def read_train_log(out_dir: str | Path) -> list[dict[str, Any]]:
 
 def plot_learning_curves(rows: Sequence[dict[str, Any]], title: str = "Student training") -> Any:
     """Train and eval loss against the optimiser step."""
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # deferred: heavy; read_train_log needs none
     from matplotlib.ticker import MaxNLocator
 
     fig, ax = plt.subplots(figsize=(7, 4))

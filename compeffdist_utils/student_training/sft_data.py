@@ -138,7 +138,7 @@ class SFTCollator:
         self.pad_token_id = pad_token_id
 
     def __call__(self, features: list[dict[str, list[int]]]) -> dict[str, torch.Tensor]:
-        import torch
+        import torch  # deferred: heavy, only when batching for training
 
         width = max(len(f["input_ids"]) for f in features)
         packed = "position_ids" in features[0]

@@ -94,7 +94,7 @@ def test_editing_the_difficulty_score_reruns_05_and_what_follows(tmp_path, monke
         return out
 
     before = fingerprints()
-    scoring = copy / "difficulty_selection" / "scoring.py"
-    scoring.write_text(scoring.read_text().replace("_FIRST_TOPK = 64", "_FIRST_TOPK = 32"))
+    token_stats = copy / "difficulty_selection" / "token_stats.py"  # the per-token statistics of the score
+    token_stats.write_text(token_stats.read_text().replace("_FIRST_TOPK = 64", "_FIRST_TOPK = 32"))
     changed = [st.number for st, b, a in zip(stages, before, fingerprints(), strict=True) if b != a]
     assert changed == ["05", "06", "07", "08"]

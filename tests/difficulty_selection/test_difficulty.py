@@ -11,7 +11,8 @@ import torch
 
 from compeffdist_utils.core.config import DifficultyParams
 from compeffdist_utils.core.samples import SampleError
-from compeffdist_utils.difficulty_selection import scoring as difficulty
+from compeffdist_utils.difficulty_selection import dataset_scores
+from compeffdist_utils.difficulty_selection.dataset_scores import score_dataset
 from compeffdist_utils.difficulty_selection.reference import (
     reference_perplexities,
     reference_rank_score,
@@ -22,11 +23,9 @@ from compeffdist_utils.difficulty_selection.scoring import (
     RawScore,
     encode_pairs,
     fit_to_window,
-    response_token_stats,
-    score_dataset,
     token_breakdown,
-    vocab_stats,
 )
+from compeffdist_utils.difficulty_selection.token_stats import response_token_stats, vocab_stats
 
 FIXED = [
     (
@@ -267,8 +266,10 @@ def test_scores_are_cached_per_scorer_and_sample(smol, samples, reference, score
     model, tok = smol
     cache, first = scored
     calls = []
-    real = difficulty.score_encoded
-    monkeypatch.setattr(difficulty, "score_encoded", lambda *a, **k: calls.append(len(a[2])) or real(*a, **k))
+    real = dataset_scores.score_encoded
+    monkeypatch.setattr(
+        dataset_scores, "score_encoded", lambda *a, **k: calls.append(len(a[2])) or real(*a, **k)
+    )
     # new ids, same content: reused; include_rank0 is applied to the cached sums
     renamed = [{**r, "sample_id": "copy-" + r["sample_id"]} for r in samples]
     again = score_dataset(renamed, model, tok, DifficultyParams(include_rank0=True), cache, progress=False)
@@ -350,10 +351,7 @@ def test_token_breakdown_explains_the_score(smol, samples, reference):
 
 
 def test_scorer_identity_follows_the_code(smol, monkeypatch):
-    from compeffdist_utils.core.config import DifficultyParams
-    from compeffdist_utils.difficulty_selection import scoring as dm
-
     model, tok = smol
-    before = dm.scorer_identity(model, tok, DifficultyParams())
-    monkeypatch.setattr(dm, "code_hash", lambda roots: "edited-score")
-    assert dm.scorer_identity(model, tok, DifficultyParams()) != before
+    before = dataset_scores.scorer_identity(model, tok, DifficultyParams())
+    monkeypatch.setattr(dataset_scores, "code_hash", lambda roots: "edited-score")
+    assert dataset_scores.scorer_identity(model, tok, DifficultyParams()) != before

@@ -11,7 +11,11 @@ matplotlib.use("Agg")  # the helpers draw; these tests only read the figures bac
 
 from compeffdist_utils.core.config import SelectionParams  # noqa: E402
 from compeffdist_utils.difficulty_selection import plots as difficulty_report  # noqa: E402
-from compeffdist_utils.difficulty_selection.selection import SCORE_KEYS  # noqa: E402
+from compeffdist_utils.difficulty_selection.selection import (  # noqa: E402
+    SCORE_KEYS,
+    select_samples,
+    selector_picks,
+)
 
 
 @pytest.fixture()
@@ -55,7 +59,10 @@ def test_difficulty_views(scored):
 def test_selection_views(scored):
     samples, scores, df = scored
     settings = SelectionParams(budget=0.5)
-    overlap = difficulty_report.selector_overlap(samples, scores, settings)
+    selected, _ = select_samples(samples, scores, settings)  # the stage's own: hard by rank
+    picks = selector_picks(samples, scores, settings, selected)
+    assert picks["hard rank"] == {r["sample_id"] for r in selected}
+    overlap = difficulty_report.selector_overlap(picks)
     assert list(overlap.index) == [f"hard {k}" for k in SCORE_KEYS] + ["random"]
     assert np.allclose(np.diag(overlap), 1.0)
     sel = df.head(6)

@@ -9,6 +9,7 @@ import pytest
 
 from compeffdist_utils.core.config import Params, params_from_dict
 from compeffdist_utils.core.io import read_json, write_json
+from compeffdist_utils.student_training.checkpoints import FINGERPRINT_FILE, drop_stale_checkpoints
 from compeffdist_utils.student_training.plots import read_train_log
 from compeffdist_utils.student_training.sft_data import (
     IGNORE_INDEX,
@@ -18,11 +19,7 @@ from compeffdist_utils.student_training.sft_data import (
     split_train_eval,
     tokenize_records,
 )
-from compeffdist_utils.student_training.training import (
-    FINGERPRINT_FILE,
-    _drop_stale_checkpoints,
-    train_student,
-)
+from compeffdist_utils.student_training.training import train_student
 
 RECORDS = [
     {
@@ -237,9 +234,9 @@ def test_checkpoints_of_other_params_are_dropped(tmp_path) -> None:
     ckpt = tmp_path / "checkpoints"
     (ckpt / "checkpoint-2").mkdir(parents=True)
     write_json(ckpt / FINGERPRINT_FILE, {"fingerprint": "old"})
-    _drop_stale_checkpoints(ckpt, "old", resume=True)
+    drop_stale_checkpoints(ckpt, "old", resume=True)
     assert (ckpt / "checkpoint-2").is_dir()  # same params and data: kept for resuming
-    _drop_stale_checkpoints(ckpt, "new", resume=True)
+    drop_stale_checkpoints(ckpt, "new", resume=True)
     assert not (ckpt / "checkpoint-2").exists()
     assert read_json(ckpt / FINGERPRINT_FILE) == {"fingerprint": "new", "world_size": 1}
 

@@ -22,14 +22,12 @@ import pytest
 
 from compeffdist_utils.core.config import load_params
 from compeffdist_utils.core.io import read_jsonl, write_json, write_jsonl
-from compeffdist_utils.student_training.training import (
+from compeffdist_utils.student_training.checkpoints import (
     FINGERPRINT_FILE,
-    SUMMARY_FILE,
-    _last_complete_checkpoint,
-    _prepare_checkpoints,
-    completed_run,
-    train_student,
+    last_complete_checkpoint,
+    prepare_checkpoints,
 )
+from compeffdist_utils.student_training.training import SUMMARY_FILE, completed_run, train_student
 from tests.conftest import ROOT, _free_port
 from tests.student_training.test_training import RECORDS
 
@@ -227,7 +225,7 @@ def test_ddp_adapter_reloads_and_notebook_06_reuses_the_run(runs, smol) -> None:
     import torch
 
     from compeffdist_utils.models import load_causal_lm
-    from compeffdist_utils.student_training.training import SFTCollator, tokenize_records
+    from compeffdist_utils.student_training.sft_data import SFTCollator, tokenize_records
 
     # What notebook 06 does with these params: train_student finds the finished run and returns it.
     params = load_params(CI_PARAMS, _overrides())
@@ -260,13 +258,13 @@ def test_resume_with_another_number_of_processes_is_refused(tmp_path) -> None:
     (ckpt / "checkpoint-2" / "trainer_state.json").write_text("{}")
     write_json(ckpt / FINGERPRINT_FILE, {"fingerprint": "fp", "world_size": 2})
     with pytest.raises(RuntimeError, match=r"2-process training and this one has 1.*--num_processes 2"):
-        _prepare_checkpoints(ckpt, "fp", resume=True, is_main=True, world_size=1)
+        prepare_checkpoints(ckpt, "fp", resume=True, is_main=True, world_size=1)
     assert (ckpt / "checkpoint-2").is_dir()  # nothing was deleted
-    assert _prepare_checkpoints(ckpt, "fp", resume=True, is_main=True, world_size=2) == str(
+    assert prepare_checkpoints(ckpt, "fp", resume=True, is_main=True, world_size=2) == str(
         ckpt / "checkpoint-2"
     )
     # Other params: the old checkpoints are dropped whatever the world size; no refusal.
-    assert _prepare_checkpoints(ckpt, "other", resume=True, is_main=True, world_size=1) is None
+    assert prepare_checkpoints(ckpt, "other", resume=True, is_main=True, world_size=1) is None
 
 
 def test_a_checkpoint_cut_short_is_passed_over(tmp_path) -> None:
@@ -274,5 +272,5 @@ def test_a_checkpoint_cut_short_is_passed_over(tmp_path) -> None:
         (tmp_path / f"checkpoint-{step}").mkdir()
         if complete:
             (tmp_path / f"checkpoint-{step}" / "trainer_state.json").write_text("{}")
-    assert _last_complete_checkpoint(tmp_path) == str(tmp_path / "checkpoint-4")
-    assert _last_complete_checkpoint(tmp_path / "checkpoint-6") is None
+    assert last_complete_checkpoint(tmp_path) == str(tmp_path / "checkpoint-4")
+    assert last_complete_checkpoint(tmp_path / "checkpoint-6") is None
