@@ -9,11 +9,15 @@ from compeffdist_utils.distillation_data.dataset import (
     pair_instructions_with_texts,
     sample_instruction,
 )
+from compeffdist_utils.distillation_data.heldout_split import HELDOUT_FILE, read_heldout, split_heldout
 
 __all__ = [
     "DATASET_FIELDS",
+    "HELDOUT_FILE",
     "DistillDataError",
     "answer_samples",
     "pair_instructions_with_texts",
+    "read_heldout",
     "sample_instruction",
+    "split_heldout",
 ]

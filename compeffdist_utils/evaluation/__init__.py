@@ -5,11 +5,9 @@ scores with CIs and paired differences, the held-out teacher-answer loss; its ta
 from compeffdist_utils.evaluation.evaluate import evaluate_model, evaluate_models
 from compeffdist_utils.evaluation.generation import classify, generate, label_token_ids
 from compeffdist_utils.evaluation.heldout import (
-    HELDOUT_FILE,
     agreement_stats,
     heldout_loss_stats,
     heldout_path,
-    split_heldout,
     teacher_answer_nll,
     write_heldout_loss,
 )
@@ -50,7 +48,6 @@ from compeffdist_utils.evaluation.significance import (
 )
 
 __all__ = [
-    "HELDOUT_FILE",
     "SETTINGS_FILE",
     "agreement_stats",
     "benchmark_note",
@@ -88,7 +85,6 @@ __all__ = [
     "scores_heading",
     "settings_key",
     "settings_line",
-    "split_heldout",
     "stage_notes",
     "summarise",
     "teacher_answer_nll",

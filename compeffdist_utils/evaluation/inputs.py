@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from compeffdist_utils.evaluation.heldout import HELDOUT_FILE
+from compeffdist_utils.distillation_data.heldout_split import HELDOUT_FILE
 from compeffdist_utils.models import resolve_alias
 from compeffdist_utils.sentibench import Benchmark, load_for_run, resolve_sentibench_dir
 from compeffdist_utils.stage.stage import Stage, find_project_root

@@ -11,7 +11,7 @@ from typing import Any
 
 from compeffdist_utils.core.config import Params
 from compeffdist_utils.core.io import read_jsonl, write_json
-from compeffdist_utils.evaluation.heldout import HELDOUT_FILE
+from compeffdist_utils.distillation_data.heldout_split import HELDOUT_FILE
 from compeffdist_utils.models import resolve_alias, resolve_dtype
 
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 from compeffdist_utils.core.config import params_from_dict
 from compeffdist_utils.core.io import read_jsonl, write_jsonl
 from compeffdist_utils.data_efficiency.reuse import reuse_evaluation
-from compeffdist_utils.evaluation.heldout import HELDOUT_FILE, heldout_path
+from compeffdist_utils.distillation_data.heldout_split import HELDOUT_FILE
+from compeffdist_utils.evaluation.heldout import heldout_path
 from compeffdist_utils.evaluation.predictions import prediction_path, settings_key, write_settings
 
 

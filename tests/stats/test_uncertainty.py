@@ -8,7 +8,8 @@ import random
 import numpy as np
 import pytest
 
-from compeffdist_utils.evaluation.heldout import agreement_stats, split_heldout
+from compeffdist_utils.distillation_data.heldout_split import split_heldout
+from compeffdist_utils.evaluation.heldout import agreement_stats
 from compeffdist_utils.evaluation.significance import differences, prediction_stats, score_table
 from compeffdist_utils.sentibench import BenchDataset, Example, TaskSpec
 from compeffdist_utils.sentibench.metrics import Opinion, macro_f1, opener_f1, tuple_f1
