@@ -1,4 +1,4 @@
-"""Stage 3 of the method: cluster attribute names into "analytical perspectives".
+"""Stage 02 (docs/METHOD.md, step 3): cluster attribute names into "analytical perspectives".
 
 Only the attribute *name* is embedded. The paper's clustering is Affinity Propagation on the negative
 squared Euclidean similarity of the (normalised) name vectors, with a preference at a low percentile of

@@ -429,7 +429,7 @@ class BudgetParams(_Section):
 
 
 class Params(_Section):
-    """The whole run. Sections mirror the stages of ../shared/method.md.
+    """The whole run. Sections mirror the steps of docs/METHOD.md.
 
     The top-level ``seed`` is the default of every single seed of the run (each section's ``seed``,
     ``clustering.random_state``, ``evaluation.subset_seed``): one number reseeds the whole run, and a

@@ -1,4 +1,4 @@
-"""The rank score transcribed literally from method.md stage 6, kept only to verify the fast scorer.
+"""The rank score transcribed literally from docs/METHOD.md, step 6, kept only to verify the fast scorer.
 
 One sample at a time, one unpadded forward pass in whatever dtype the model has (use fp32, as the
 authors did), then a Python loop over the response tokens with a full descending sort of the

@@ -1,4 +1,4 @@
-"""Difficulty scores for distillation samples: the rank score of method.md stage 6 and its baselines.
+"""Difficulty scores for distillation samples: the rank score of docs/METHOD.md, step 6, and its baselines.
 
 For a sample (x = instruction, y = teacher output) the scoring LM reads the raw concatenation x + y
 (no chat template). For every response token t with gold id y_t, p_t is the softmax of the logits

@@ -1,4 +1,4 @@
-"""Budgeted selection of distillation samples by difficulty (method.md stage 6, "Selection").
+"""Budgeted selection of distillation samples by difficulty (docs/METHOD.md, step 6).
 
 Every score is "higher = harder, keep the top" (rank, ifd, ppl, length). Methods:
 

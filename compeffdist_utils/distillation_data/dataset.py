@@ -1,7 +1,7 @@
 """Stage 04: distillation data - instructions instantiated on real user texts, answered by the teacher.
 
 A sample is an instruction of the pool applied to one corpus text, in the authors' form
-``f"{prompt}\\n\\nInput: {text}"`` (method.md, stage 5). How the authors paired instructions with texts is
+``f"{prompt}\\n\\nInput: {text}"`` (docs/METHOD.md, step 5). How the authors paired instructions with texts is
 not published; the kit's policy (:func:`pair_instructions_with_texts`) is explicit and parameterised by
 ``params.distill_data``:
 

@@ -21,7 +21,7 @@ from compeffdist_utils.planning.context import PlanContext, StagePlan
 from compeffdist_utils.planning.teacher import plan_04
 from compeffdist_utils.student_training.sft_data import split_train_eval
 
-# Test-set sizes of SentiBench (../shared/method.md, stage 8), used when evaluation.n_test is None.
+# Test-set sizes of SentiBench (docs/METHOD.md, step 8), used when evaluation.n_test is None.
 SENTIBENCH_TEST_SIZES = {
     "sc/imdb": 1000, "sc/yelp2": 1000, "sc/sst2": 1821, "sc/twitter": 1000,
     "multifaced/irony18": 784, "multifaced/tweeteval": 1421, "multifaced/pstance": 2157,

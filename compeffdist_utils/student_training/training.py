@@ -1,7 +1,7 @@
 """Stage 06: supervised fine-tuning (SFT) of the student on the selected distillation data.
 
 The method trains the student on (instruction, teacher output) pairs with the chat template applied
-and the loss on the output only (../shared/method.md, stage 7). The kit does it with the transformers
+and the loss on the output only (docs/METHOD.md, step 7). The kit does it with the transformers
 ``Trainer`` (AdamW, schedule, warmup, clipping, accumulation, checkpointing and multi-GPU all come from
 transformers/accelerate, so there is no hand-written loop to get subtly wrong) and a peft LoRA adapter by
 default; ``training.method: full`` fine-tunes every weight as the paper does.
