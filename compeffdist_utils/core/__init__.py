@@ -30,7 +30,6 @@ from compeffdist_utils.core.config import (
 from compeffdist_utils.core.hashing import code_hash, stage_code_hash
 from compeffdist_utils.core.io import (
     DataFileError,
-    atomic_write_bytes,
     atomic_write_text,
     iter_jsonl_numbered,
     read_json,
@@ -40,24 +39,17 @@ from compeffdist_utils.core.io import (
 )
 from compeffdist_utils.core.machine import machine_info, package_versions
 from compeffdist_utils.core.manifest import read_manifest, read_stage_record, stage_record_path
-from compeffdist_utils.core.model_spec import (
-    RULES,
-    PrunedSpec,
-    PruneSpecError,
-    normalise_spec,
-    parse_pruned_spec,
-)
+from compeffdist_utils.core.model_spec import RULES, PrunedSpec, PruneSpecError, parse_pruned_spec
 from compeffdist_utils.core.progress import (
     PROGRESS_ENV,
     ProgressTail,
-    format_event,
     format_rate,
     generation_meter,
     report_progress,
     tqdm,
 )
 from compeffdist_utils.core.redaction import env_secrets, redact
-from compeffdist_utils.core.samples import SampleError, content_hash, prepare_samples, require_samples
+from compeffdist_utils.core.samples import content_hash, prepare_samples, require_samples
 
 __all__ = [
     "AttributesParams",
@@ -82,24 +74,20 @@ __all__ = [
     "PrunedSpec",
     "RULES",
     "SENTIBENCH_DATASETS",
-    "SampleError",
     "SelectionParams",
     "TeacherParams",
     "TrainingParams",
     "array_key",
-    "atomic_write_bytes",
     "atomic_write_text",
     "cached_array",
     "code_hash",
     "content_hash",
     "env_secrets",
-    "format_event",
     "format_rate",
     "generation_meter",
     "iter_jsonl_numbered",
     "load_params",
     "machine_info",
-    "normalise_spec",
     "package_versions",
     "params_from_dict",
     "parse_pruned_spec",

@@ -23,15 +23,7 @@ from compeffdist_utils.evaluation.significance import (
     prediction_stats,
 )
 from compeffdist_utils.sentibench import load_for_run
-from compeffdist_utils.stats.uncertainty import (
-    Difference,
-    Stats,
-    as_row,
-    compare,
-    describe_differences,
-    estimate,
-    smoke_warning,
-)
+from compeffdist_utils.stats import uncertainty as bootstrap
 
 if TYPE_CHECKING:
     from compeffdist_utils.core.config import Params
@@ -49,14 +41,14 @@ def grid_stats(
     rows: Sequence[dict[str, Any]],
     datasets: Sequence[BenchDataset],
     seeds: Sequence[int],
-) -> dict[tuple[str, float], list[Stats]]:
-    """Per (selector, budget): one :class:`Stats` per dataset, the grid seeds' runs stacked (each grid
+) -> dict[tuple[str, float], list[bootstrap.Stats]]:
+    """Per (selector, budget): one :class:`~compeffdist_utils.stats.uncertainty.Stats` per dataset, the grid seeds' runs stacked (each grid
     seed x each demo seed is one run), so the interval covers the mean over seeds as plotted."""
     groups: dict[tuple[str, float], list[dict[str, Any]]] = {}
     for r in rows:
         if not r.get("skipped") and r.get("scores"):
             groups.setdefault((r["selector"], float(r["budget"])), []).append(r)
-    out: dict[tuple[str, float], list[Stats]] = {}
+    out: dict[tuple[str, float], list[bootstrap.Stats]] = {}
     for key, members in groups.items():
         folders = [point_eval_dir(run_dir, r) for r in sorted(members, key=lambda x: x["seed"])]
         out[key] = [
@@ -69,21 +61,27 @@ def grid_stats(
     return out
 
 
-def grid_table(stats: dict[tuple[str, float], list[Stats]]) -> pd.DataFrame:
+def grid_table(stats: dict[tuple[str, float], list[bootstrap.Stats]]) -> pd.DataFrame:
     """selector, budget, score (mean over datasets and seeds), ci_low, ci_high, n."""
-    rows = [{"selector": s, "budget": b} | as_row(estimate(parts)) for (s, b), parts in sorted(stats.items())]
+    rows = [
+        {"selector": s, "budget": b} | bootstrap.as_row(bootstrap.estimate(parts))
+        for (s, b), parts in sorted(stats.items())
+    ]
     return pd.DataFrame(rows)
 
 
 def grid_differences(
-    stats: dict[tuple[str, float], list[Stats]], selector: str, versus: str, budgets: Sequence[float]
-) -> list[Difference]:
+    stats: dict[tuple[str, float], list[bootstrap.Stats]],
+    selector: str,
+    versus: str,
+    budgets: Sequence[float],
+) -> list[bootstrap.Difference]:
     """``selector`` minus ``versus`` at each budget both have (paired over test examples, seeds pooled)."""
     out = []
     for b in budgets:
         a, c = stats.get((selector, float(b))), stats.get((versus, float(b)))
         if a and c:
-            out.append(compare(a, c, (selector, versus), f"mean score at budget {b:g}"))
+            out.append(bootstrap.compare(a, c, (selector, versus), f"mean score at budget {b:g}"))
     return out
 
 
@@ -98,27 +96,29 @@ class GridUncertainty:
     notes: list[str]
 
 
-def _stacked(parts: Sequence[Stats]) -> Stats:
+def _stacked(parts: Sequence[bootstrap.Stats]) -> bootstrap.Stats:
     first = parts[0]
     if any(p.uids != first.uids for p in parts):
         raise ValueError(f"{first.name}: the seeds were not scored on the same samples")
     values = np.concatenate([p.values for p in parts], axis=0)
-    return Stats(first.name, first.kind, first.uids, values, first.scale, first.higher_is_better)
+    return bootstrap.Stats(first.name, first.kind, first.uids, values, first.scale, first.higher_is_better)
 
 
 def _heldout_and_agreement(
     run_dir: str | Path,
     rows: Sequence[dict[str, Any]],
-    stats: dict[tuple[str, float], list[Stats]],
+    stats: dict[tuple[str, float], list[bootstrap.Stats]],
     datasets: Sequence[BenchDataset],
     seeds: Sequence[int],
     teacher_eval: tuple[str | Path, str] | None,
-) -> tuple[dict[tuple[str, float], Stats], dict[tuple[str, float], list[Stats]], list[str]]:
+) -> tuple[
+    dict[tuple[str, float], bootstrap.Stats], dict[tuple[str, float], list[bootstrap.Stats]], list[str]
+]:
     """Per (selector, budget) of ``stats``: the held-out loss (seeds stacked) when every seed wrote one,
     agreement with the teacher's predictions when ``teacher_eval`` is given, and notes on what failed."""
     notes: list[str] = []
-    held: dict[tuple[str, float], Stats] = {}
-    agree: dict[tuple[str, float], list[Stats]] = {}
+    held: dict[tuple[str, float], bootstrap.Stats] = {}
+    agree: dict[tuple[str, float], list[bootstrap.Stats]] = {}
     for key in stats:
         members = sorted(
             (r for r in rows if (r["selector"], float(r["budget"])) == key), key=lambda r: r["seed"]
@@ -166,23 +166,25 @@ def grid_uncertainty(
         if source:
             table[[col, f"{col}_low", f"{col}_high"]] = float("nan")
         for key, st in source.items():
-            est = estimate(st)
+            est = bootstrap.estimate(st)
             table.loc[key, [col, f"{col}_low", f"{col}_high"]] = [est.score, est.low, est.high]
     diffs = grid_differences(stats, "rank_hard", "random", compare_budgets)
     base_key = (BASE, 0.0)
     if base_key in held:
         diffs += [
-            compare(
+            bootstrap.compare(
                 st, held[base_key], (f"{k[0]} @ {k[1]:g}", "base student"), "held-out teacher-answer loss"
             )
             for k, st in held.items()
             if k != base_key
         ]
     sentences = (
-        describe_differences(diffs) if diffs else ["No rank_hard / random pair at the compared budgets."]
+        bootstrap.describe_differences(diffs)
+        if diffs
+        else ["No rank_hard / random pair at the compared budgets."]
     )
     n_min = min((len(s.uids) for parts in stats.values() for s in parts), default=0)
-    if (warning := smoke_warning(n_min)) is not None:
+    if (warning := bootstrap.smoke_warning(n_min)) is not None:
         sentences.insert(0, warning)
     return GridUncertainty(table.reset_index(), difference_table(diffs), sentences, notes)
 

@@ -4,43 +4,14 @@ length) and the hard/soft/random selections at a budget; its figures. The litera
 """
 
 from compeffdist_utils.difficulty_selection.dataset_scores import load_scorer, score_dataset
-from compeffdist_utils.difficulty_selection.scoring import (
-    RawScore,
-    encode_pairs,
-    fit_to_window,
-    score_encoded,
-    token_breakdown,
-    unconditional_prefix,
-)
-from compeffdist_utils.difficulty_selection.selection import (
-    SCORE_KEYS,
-    SelectionError,
-    group_of,
-    select_samples,
-    selector_picks,
-    soft_keep_probs,
-    stochastic_quotas,
-    target_count,
-)
-from compeffdist_utils.difficulty_selection.token_stats import response_token_stats, vocab_stats
+from compeffdist_utils.difficulty_selection.scoring import encode_pairs
+from compeffdist_utils.difficulty_selection.selection import select_samples, selector_picks, target_count
 
 __all__ = [
-    "RawScore",
-    "SCORE_KEYS",
-    "SelectionError",
     "encode_pairs",
-    "fit_to_window",
-    "group_of",
     "load_scorer",
-    "response_token_stats",
     "score_dataset",
-    "score_encoded",
     "select_samples",
     "selector_picks",
-    "soft_keep_probs",
-    "stochastic_quotas",
     "target_count",
-    "token_breakdown",
-    "unconditional_prefix",
-    "vocab_stats",
 ]

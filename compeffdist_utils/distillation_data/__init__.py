@@ -3,8 +3,6 @@ teacher: the distillation dataset and its held-out split; its figures.
 """
 
 from compeffdist_utils.distillation_data.dataset import (
-    DATASET_FIELDS,
-    DistillDataError,
     answer_samples,
     pair_instructions_with_texts,
     sample_instruction,
@@ -12,9 +10,7 @@ from compeffdist_utils.distillation_data.dataset import (
 from compeffdist_utils.distillation_data.heldout_split import HELDOUT_FILE, read_heldout, split_heldout
 
 __all__ = [
-    "DATASET_FIELDS",
     "HELDOUT_FILE",
-    "DistillDataError",
     "answer_samples",
     "pair_instructions_with_texts",
     "read_heldout",

@@ -2,9 +2,8 @@
 files, and the labelled texts held out; its figures.
 """
 
-from compeffdist_utils.environment_and_corpus.corpus import CorpusError, load_corpus
+from compeffdist_utils.environment_and_corpus.corpus import load_corpus
 
 __all__ = [
-    "CorpusError",
     "load_corpus",
 ]

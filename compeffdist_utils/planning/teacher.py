@@ -13,22 +13,10 @@ from typing import Any
 from compeffdist_utils.attributes.enumeration import enumeration_requests
 from compeffdist_utils.core.io import read_jsonl
 from compeffdist_utils.distillation_data.dataset import pair_instructions_with_texts, sample_instruction
+from compeffdist_utils.instructions import prompts as instruction_prompts
 from compeffdist_utils.instructions.analysis import analysis_chats
 from compeffdist_utils.instructions.ideation import ideation_chats
 from compeffdist_utils.instructions.inputs import cut_reference, select_clusters
-from compeffdist_utils.instructions.prompts import (
-    ANALYSIS_EXAMPLE,
-    ANALYSIS_EXAMPLE_ITEMS,
-    DEMONSTRATION_EXAMPLE,
-    DEMONSTRATION_EXAMPLE_PAIRS,
-    IDEATION_EXAMPLE,
-    IDEATION_EXAMPLE_TASKS,
-    STANDARDISATION_EXAMPLE,
-    STANDARDISATION_EXAMPLE_ANSWER,
-    demonstration_prompt,
-    standardisation_prompt,
-    task_instruction_prompt,
-)
 from compeffdist_utils.planning.context import Part, PlanContext, StagePlan
 from compeffdist_utils.teacher.requests import ChatRequest, Messages, conversation
 
@@ -70,7 +58,7 @@ def tasks_per_cluster(ctx: PlanContext) -> int:
 def example_definition() -> str:
     """The worked example's task definition: the stand-in for tasks stage 03 has not written yet."""
 
-    return STANDARDISATION_EXAMPLE_ANSWER.split("\n\n")[0].removeprefix("Definition: ")
+    return instruction_prompts.STANDARDISATION_EXAMPLE_ANSWER.split("\n\n")[0].removeprefix("Definition: ")
 
 
 def plan_03(ctx: PlanContext) -> StagePlan:
@@ -89,31 +77,31 @@ def plan_03(ctx: PlanContext) -> StagePlan:
         parts.append(Part("analysis", reqs(analysis_chats(clusters, ip), ip.analysis), n_c, True, c_basis))
         parts.append(Part("ideation", reqs(ideation_chats(clusters, ip), ip.ideation), n_c, True, c_basis))
     else:
-        parts.append(Part("analysis", reqs([chat(ANALYSIS_EXAMPLE[0], ANALYSIS_EXAMPLE)], ip.analysis), n_c,
+        parts.append(Part("analysis", reqs([chat(instruction_prompts.ANALYSIS_EXAMPLE[0], instruction_prompts.ANALYSIS_EXAMPLE)], ip.analysis), n_c,
                           False, c_basis + ", prompt of the worked example's cluster"))  # fmt: skip
-        parts.append(Part("ideation", reqs([chat(IDEATION_EXAMPLE[0], IDEATION_EXAMPLE)], ip.ideation), n_c,
+        parts.append(Part("ideation", reqs([chat(instruction_prompts.IDEATION_EXAMPLE[0], instruction_prompts.IDEATION_EXAMPLE)], ip.ideation), n_c,
                           False, c_basis + ", prompt of the worked example"))  # fmt: skip
     n_t = n_c * tasks_per_cluster(ctx)
     t_basis = f"estimated: {n_t} tasks ({tasks_per_cluster(ctx)} per cluster, all kept)"
-    example_task = IDEATION_EXAMPLE_TASKS[0]
-    std = standardisation_prompt(example_task["task_name"], example_task["task_type"],
+    example_task = instruction_prompts.IDEATION_EXAMPLE_TASKS[0]
+    std = instruction_prompts.standardisation_prompt(example_task["task_name"], example_task["task_type"],
                                  example_task["task_description"], ip.min_examples)  # fmt: skip
-    parts.append(Part("standardisation", reqs([chat(std, STANDARDISATION_EXAMPLE)], ip.standardisation), n_t,
+    parts.append(Part("standardisation", reqs([chat(std, instruction_prompts.STANDARDISATION_EXAMPLE)], ip.standardisation), n_t,
                       False, t_basis + ", prompt of the worked example's task"))  # fmt: skip
     texts = [t["text"] for t in ctx.corpus()[0]]
     demo_chats = (
         [
             chat(
-                demonstration_prompt(
+                instruction_prompts.demonstration_prompt(
                     example_definition(),
-                    DEMONSTRATION_EXAMPLE_PAIRS[: 1 + k % 2],
+                    instruction_prompts.DEMONSTRATION_EXAMPLE_PAIRS[: 1 + k % 2],
                     [cut_reference(a), cut_reference(b)],
                 ),
-                DEMONSTRATION_EXAMPLE,
+                instruction_prompts.DEMONSTRATION_EXAMPLE,
             )  # fmt: skip
             for k, (a, b) in enumerate(zip(texts[0:100:2], texts[1:100:2], strict=False))
         ]
-        or [chat(DEMONSTRATION_EXAMPLE[0], DEMONSTRATION_EXAMPLE)]
+        or [chat(instruction_prompts.DEMONSTRATION_EXAMPLE[0], instruction_prompts.DEMONSTRATION_EXAMPLE)]
     )
     n_d = n_t * ip.demo_requests_per_task
     parts.append(Part("demonstrations", reqs(demo_chats, ip.demos), n_d, False,
@@ -143,8 +131,12 @@ def plan_04(ctx: PlanContext) -> StagePlan:
         p_basis = f"{c_basis} x ({ip.analysis_per_cluster} analysis prompts + {tasks_per_cluster(ctx)} tasks)"
     slots = n_pool * min(dp.texts_per_instruction, n_texts)
     n = min(slots, dp.max_samples or slots)
-    task = task_instruction_prompt(example_definition(), list(DEMONSTRATION_EXAMPLE_PAIRS)[: ip.prompt_demos])
-    prompts = [*ANALYSIS_EXAMPLE_ITEMS[: ip.analysis_per_cluster]] + [task] * tasks_per_cluster(ctx)
+    task = instruction_prompts.task_instruction_prompt(
+        example_definition(), list(instruction_prompts.DEMONSTRATION_EXAMPLE_PAIRS)[: ip.prompt_demos]
+    )
+    prompts = [*instruction_prompts.ANALYSIS_EXAMPLE_ITEMS[: ip.analysis_per_cluster]] + [
+        task
+    ] * tasks_per_cluster(ctx)
     requests = [
         ChatRequest.user(sample_instruction(p, t["text"]), dp.decoding) for t in texts[:60] for p in prompts
     ]

@@ -2,7 +2,7 @@
 decide when a stage's result can be reused.
 """
 
-from compeffdist_utils.stage.fingerprints import StageInfo, discover_stages, fingerprint, stage_fingerprints
+from compeffdist_utils.stage.fingerprints import StageInfo, discover_stages, stage_fingerprints
 from compeffdist_utils.stage.stage import Stage, find_project_root
 
 __all__ = [
@@ -10,6 +10,5 @@ __all__ = [
     "StageInfo",
     "discover_stages",
     "find_project_root",
-    "fingerprint",
     "stage_fingerprints",
 ]

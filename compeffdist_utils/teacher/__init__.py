@@ -3,31 +3,19 @@
 """
 
 from compeffdist_utils.teacher.backends import cache_path, make_teacher
-from compeffdist_utils.teacher.base import TeacherBackend, TeacherUnavailableError, teacher_identity
-from compeffdist_utils.teacher.budget import (
-    TeacherBudget,
-    TeacherBudgetExceeded,
-    budget_stop_path,
-    read_budget_stop,
-    usage_tokens,
-)
-from compeffdist_utils.teacher.cache import CachedAnswer, CacheError, ResponseCache, request_key
+from compeffdist_utils.teacher.base import TeacherBackend, teacher_identity
+from compeffdist_utils.teacher.budget import TeacherBudget, budget_stop_path, read_budget_stop, usage_tokens
+from compeffdist_utils.teacher.cache import ResponseCache, request_key
 from compeffdist_utils.teacher.hf import HFBackend
-from compeffdist_utils.teacher.openai import OpenAIBackend
 from compeffdist_utils.teacher.requests import ChatRequest, Messages, conversation
 
 __all__ = [
-    "CacheError",
-    "CachedAnswer",
     "ChatRequest",
     "HFBackend",
     "Messages",
-    "OpenAIBackend",
     "ResponseCache",
     "TeacherBackend",
     "TeacherBudget",
-    "TeacherBudgetExceeded",
-    "TeacherUnavailableError",
     "budget_stop_path",
     "cache_path",
     "conversation",
