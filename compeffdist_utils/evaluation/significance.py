@@ -21,16 +21,7 @@ from compeffdist_utils.core.io import read_jsonl
 from compeffdist_utils.evaluation.heldout import agreement_stats, heldout_loss_stats, heldout_path
 from compeffdist_utils.evaluation.predictions import load_predictions
 from compeffdist_utils.evaluation.scoring import metric_inputs
-from compeffdist_utils.stats.uncertainty import (
-    Difference,
-    Stats,
-    as_row,
-    compare,
-    describe_differences,
-    estimate,
-    metric_stats,
-    smoke_warning,
-)
+from compeffdist_utils.stats import uncertainty as bootstrap
 
 if TYPE_CHECKING:
     from compeffdist_utils.sentibench import BenchDataset
@@ -38,7 +29,7 @@ if TYPE_CHECKING:
 OVERALL = "overall"
 
 
-def prediction_stats(ds: BenchDataset, runs: Sequence[Sequence[dict[str, Any]]]) -> Stats:
+def prediction_stats(ds: BenchDataset, runs: Sequence[Sequence[dict[str, Any]]]) -> bootstrap.Stats:
     """Bootstrap statistics of one model on one dataset; ``runs`` = prediction records per demo seed."""
     by_uid = {e.uid: e for e in ds.test}
     uids = sorted(r["uid"] for r in runs[0])
@@ -51,7 +42,7 @@ def prediction_stats(ds: BenchDataset, runs: Sequence[Sequence[dict[str, Any]]])
         if sorted(pred) != uids:
             raise ValueError(f"{ds.name}: the demo seeds were not evaluated on the same test examples")
         gold_pred.append(metric_inputs(ds.spec, [by_uid[u] for u in uids], [pred[u] for u in uids]))
-    return metric_stats(ds.name, ds.spec.metric, uids, gold_pred)
+    return bootstrap.metric_stats(ds.name, ds.spec.metric, uids, gold_pred)
 
 
 def prediction_runs(
@@ -62,13 +53,15 @@ def prediction_runs(
 
 def model_stats(
     out_dir: str | Path, model: str, datasets: Sequence[BenchDataset], seeds: Sequence[int]
-) -> list[Stats]:
+) -> list[bootstrap.Stats]:
     """One :class:`Stats` per dataset for a model evaluated into ``out_dir`` (stage 07's ``eval/``)."""
     return [prediction_stats(ds, prediction_runs(Path(out_dir), model, ds.name, seeds)) for ds in datasets]
 
 
-def _with_overall(per_model: dict[str, list[Stats]]) -> list[tuple[str, str, Stats | list[Stats]]]:
-    rows: list[tuple[str, str, Stats | list[Stats]]] = []
+def _with_overall(
+    per_model: dict[str, list[bootstrap.Stats]],
+) -> list[tuple[str, str, bootstrap.Stats | list[bootstrap.Stats]]]:
+    rows: list[tuple[str, str, bootstrap.Stats | list[bootstrap.Stats]]] = []
     for model, stats in per_model.items():
         rows += [(model, s.name, s) for s in stats]
         if len(stats) > 1:
@@ -76,13 +69,16 @@ def _with_overall(per_model: dict[str, list[Stats]]) -> list[tuple[str, str, Sta
     return rows
 
 
-def score_table(per_model: dict[str, list[Stats]]) -> pd.DataFrame:
+def score_table(per_model: dict[str, list[bootstrap.Stats]]) -> pd.DataFrame:
     """model, dataset, score, ci_low, ci_high, n: every score with its 95% interval (and the overall)."""
-    rows = [{"model": m, "dataset": d} | as_row(estimate(s)) for m, d, s in _with_overall(per_model)]
+    rows = [
+        {"model": m, "dataset": d} | bootstrap.as_row(bootstrap.estimate(s))
+        for m, d, s in _with_overall(per_model)
+    ]
     return pd.DataFrame(rows)
 
 
-def differences(per_model: dict[str, list[Stats]], reference: str) -> list[Difference]:
+def differences(per_model: dict[str, list[bootstrap.Stats]], reference: str) -> list[bootstrap.Difference]:
     """Every other model minus ``reference``, per dataset and overall (paired over test examples)."""
     if reference not in per_model:
         raise ValueError(f"no predictions of the reference model {reference!r}; have {sorted(per_model)}")
@@ -92,13 +88,13 @@ def differences(per_model: dict[str, list[Stats]], reference: str) -> list[Diffe
         if model == reference:
             continue
         for s in stats:
-            out.append(compare(s, ref[s.name], (model, reference), s.name))
+            out.append(bootstrap.compare(s, ref[s.name], (model, reference), s.name))
         if len(stats) > 1:
-            out.append(compare(stats, [ref[s.name] for s in stats], (model, reference), OVERALL))
+            out.append(bootstrap.compare(stats, [ref[s.name] for s in stats], (model, reference), OVERALL))
     return out
 
 
-def difference_table(diffs: Sequence[Difference]) -> pd.DataFrame:
+def difference_table(diffs: Sequence[bootstrap.Difference]) -> pd.DataFrame:
     return pd.DataFrame(
         [
             {
@@ -137,7 +133,10 @@ def agreement_table(
         for m in models
         if m != teacher
     }
-    rows = [{"model": m, "dataset": d} | as_row(estimate(s)) for m, d, s in _with_overall(per_model)]
+    rows = [
+        {"model": m, "dataset": d} | bootstrap.as_row(bootstrap.estimate(s))
+        for m, d, s in _with_overall(per_model)
+    ]
     return pd.DataFrame(rows)
 
 
@@ -164,7 +163,7 @@ class EvalUncertainty:
         }
 
 
-def heldout_stats(out_dir: str | Path, models: Sequence[str]) -> dict[str, Stats]:
+def heldout_stats(out_dir: str | Path, models: Sequence[str]) -> dict[str, bootstrap.Stats]:
     """The held-out loss statistics of every model that has a ``heldout/<model>.jsonl``, on the samples
     all of them scored (so their differences are paired)."""
     rows = {m: read_jsonl(p) for m in models if (p := heldout_path(out_dir, m)).exists()}
@@ -188,19 +187,21 @@ def evaluation_uncertainty(
     diffs = differences(per_model, reference) if reference in per_model else []
     held = heldout_stats(out_dir, models)
     held_diffs = [
-        compare(s, held[reference], (m, reference), "held-out teacher-answer loss")
+        bootstrap.compare(s, held[reference], (m, reference), "held-out teacher-answer loss")
         for m, s in held.items()
         if m != reference and reference in held
     ]
     agreement = (
         agreement_table(out_dir, models, teacher, datasets, seeds) if teacher in per_model else pd.DataFrame()
     )
-    held_table = pd.DataFrame([{"model": m} | as_row(estimate(s)) for m, s in held.items()])
-    sentences = describe_differences(diffs, "points") if diffs else []
+    held_table = pd.DataFrame(
+        [{"model": m} | bootstrap.as_row(bootstrap.estimate(s)) for m, s in held.items()]
+    )
+    sentences = bootstrap.describe_differences(diffs, "points") if diffs else []
     if held_diffs:
-        sentences = describe_differences(held_diffs, "nats/token") + sentences
+        sentences = bootstrap.describe_differences(held_diffs, "nats/token") + sentences
     n_min = min((len(s.uids) for stats in per_model.values() for s in stats), default=0)
-    if (warning := smoke_warning(n_min)) is not None:
+    if (warning := bootstrap.smoke_warning(n_min)) is not None:
         sentences.insert(0, warning)
     return EvalUncertainty(
         score_table(per_model), difference_table([*held_diffs, *diffs]), agreement, held_table, sentences
