@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from compeffdist_utils.core.hashing import parse_python
+
 ROOT = Path(__file__).resolve().parents[1]
 PKG = ROOT / "compeffdist_utils"
 # Layers, low to high: a module imports from its own subpackage or from one listed before it.
@@ -51,7 +53,7 @@ def test_imports_respect_the_layers():
         me = subpackage(path)
         if me == "__init__":
             continue
-        for node in package_imports(ast.parse(path.read_text(encoding="utf-8"))):
+        for node in package_imports(parse_python(path.read_text(encoding="utf-8"))):
             other = node.module.split(".")[1] if "." in node.module else me
             if rank.get(other, -1) > rank[me]:
                 wrong.append(f"{path.relative_to(ROOT)}:{node.lineno} imports {node.module}")
@@ -64,7 +66,7 @@ def test_imports_inside_functions_only_defer_heavy_dependencies():
     for path in modules():
         src = path.read_text(encoding="utf-8")
         lines = src.splitlines()
-        tree = ast.parse(src)
+        tree = parse_python(src)
         top = {id(n) for n in tree.body}
         typing_only = {
             id(inner)
@@ -92,7 +94,7 @@ def test_modules_stay_small(path):
 
 def test_every_subpackage_names_its_public_api():
     for init in sorted(PKG.glob("*/__init__.py")):
-        tree = ast.parse(init.read_text(encoding="utf-8"))
+        tree = parse_python(init.read_text(encoding="utf-8"))
         assert ast.get_docstring(tree), f"{init.relative_to(ROOT)} says nothing about its subpackage"
         names = [
             t.id for n in tree.body if isinstance(n, ast.Assign) for t in n.targets if isinstance(t, ast.Name)

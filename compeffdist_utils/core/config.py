@@ -405,7 +405,7 @@ class BudgetParams(_Section):
 
     The budget covers the whole run: the tokens (prompt + completion) of every teacher answer it uses,
     cached ones included (they were paid for once), so rerunning after a stop never pays twice and never
-    lets the run cost more than the limit in total (see :mod:`compeffdist_utils.budget`).
+    lets the run cost more than the limit in total (see :mod:`compeffdist_utils.teacher.budget`).
     """
 
     max_teacher_tokens: int | None = Field(default=None, ge=1, description="Stop before the run exceeds it.")

@@ -53,11 +53,20 @@ def _found(dotted: str, names: list[str]) -> set[str]:
     return found
 
 
+def parse_python(source: str) -> ast.Module:
+    """``ast.parse``, asked once more on CPython 3.11's spurious "AST constructor recursion depth
+    mismatch" SystemError (python/cpython#106905: the parse itself is fine; seen once in the suite)."""
+    try:
+        return ast.parse(source)
+    except SystemError:
+        return ast.parse(source)
+
+
 def imported_modules(source: str, module: str = "") -> set[str]:
     """Package modules that ``source`` imports (dotted, relative to the package), with the packages whose
     ``__init__`` runs on the way. ``module`` names the module ``source`` is, for relative imports."""
     found: set[str] = set()
-    for node in ast.walk(ast.parse(source)):
+    for node in ast.walk(parse_python(source)):
         if isinstance(node, ast.Import):
             for alias in node.names:
                 parts = alias.name.split(".")

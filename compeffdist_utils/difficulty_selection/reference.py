@@ -3,8 +3,8 @@
 One sample at a time, one unpadded forward pass in whatever dtype the model has (use fp32, as the
 authors did), then a Python loop over the response tokens with a full descending sort of the
 vocabulary per token. Slow by design: the tests and ``benchmarks/bench_difficulty.py`` compare
-:mod:`compeffdist_utils.difficulty` against it. Conventions shared with the fast scorer: the same
-tokenisation (:func:`~compeffdist_utils.difficulty.encode_pairs`), r_t counts the tokens whose
+:mod:`compeffdist_utils.difficulty_selection.dataset_scores` against it. Conventions shared with the fast scorer: the same
+tokenisation (:func:`~compeffdist_utils.difficulty_selection.scoring.encode_pairs`), r_t counts the tokens whose
 probability is strictly greater than the gold token's, and probabilities are computed in float64
 from the (fp32) logits, so that rounding in the softmax cannot move a nucleus boundary. No truncation.
 """

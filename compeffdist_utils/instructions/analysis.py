@@ -19,7 +19,7 @@ TOP_DESCRIBED = 5  # docs/METHOD.md, step 4a: descriptions of the cluster's top-
 
 
 def analysis_chats(clusters: Sequence[dict[str, Any]], ip: InstructionsParams) -> list[Messages]:
-    """One analysis-prompt request per cluster (also counted by :mod:`compeffdist_utils.plan`)."""
+    """One analysis-prompt request per cluster (also counted by :mod:`compeffdist_utils.planning.teacher`)."""
     example = ANALYSIS_EXAMPLE if ip.worked_example else None
     chats = []
     for c in clusters:

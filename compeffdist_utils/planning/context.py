@@ -18,7 +18,7 @@ How each number is obtained (every stage plan says which, in its ``*_basis`` fie
   the answers of these very requests already in the response cache (their mean stands in for the rest);
   requests found there are also counted as ``cached``: a rerun does not pay for them again.
 - the student side (05-08: scoring, training and evaluation forward tokens) is in
-  :mod:`compeffdist_utils.plan_student`; dollars and hours come from ``budget.price_*`` and
+  :mod:`compeffdist_utils.planning.student`; dollars and hours come from ``budget.price_*`` and
   ``budget.*_tokens_per_s`` (or the CLI flags).
 """
 

@@ -2,7 +2,7 @@
 
 Where a stage's inputs exist its real requests are built with the stage's own request builders and
 counted; otherwise representative requests (the kit's worked examples on real corpus texts) stand for
-the number of requests expected from the upstream stage's sizes (see :mod:`compeffdist_utils.plan`).
+the number of requests expected from the upstream stage's sizes (see :mod:`compeffdist_utils.planning.plan`).
 """
 
 from __future__ import annotations

@@ -28,7 +28,7 @@ def test_show_saves_the_png_and_shows_exactly_it_inline(tmp_path):
 
     nb = nbformat.v4.new_notebook()
     nb.metadata = {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}}
-    setup = "from pathlib import Path\nfrom compeffdist_utils.config import Params"
+    setup = "from pathlib import Path\nfrom compeffdist_utils.core.config import Params"
     nb.cells = [
         nbformat.v4.new_code_cell(setup),
         nbformat.v4.new_code_cell(SHOW_CELL.format(name="00_x", run_dir=str(tmp_path))),

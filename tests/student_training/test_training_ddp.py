@@ -1,7 +1,7 @@
 """Stage 06 under `accelerate launch` with two processes (DDP over gloo on CPU), killed and resumed.
 
 The command is the README's multi-GPU one, ``accelerate launch --multi_gpu --num_processes N -m
-compeffdist_utils.training ...``: without GPUs accelerate runs it as N CPU processes over gloo.
+compeffdist_utils.student_training.training ...``: without GPUs accelerate runs it as N CPU processes over gloo.
 One process is killed after the first checkpoint; the relaunch resumes and finishes. The learning
 curve of that run is compared with one process trained with the same effective batch
 (2 processes x 2 = 1 process x 2 x 2 accumulation steps).
