@@ -14,7 +14,7 @@ run: setup
 	.venv/bin/compeffdist run params/tiny.yaml
 
 # The test suite: unit tests, a real OpenAI-compatible server, and the nine real notebooks executed
-# end to end on tests/params/ci.yaml (about 21 minutes on 2 CPU cores after setup), plus a real vLLM server and a two-process training.
+# end to end on tests/params/ci.yaml (about 10 minutes on 2 CPU cores after setup), plus a real vLLM server and a two-process training.
 test: setup vllm-env
 	.venv/bin/ruff check .
 	COMPEFFDIST_REQUIRE_VLLM=1 .venv/bin/python -m pytest -q -p no:cacheprovider --durations=10
