@@ -2,6 +2,8 @@
 
 ``serve(reply)`` runs ``reply(handler) -> (status, content_type, body)`` for every POST and answers GET
 /models with 200 unless ``hang_s`` makes it sit silent; the server stops when the ``with`` block ends.
+A ``reply`` that returns None has answered (or not) by itself through ``handler.wfile``: :func:`drip`
+and :func:`drop` are such replies.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-Reply = Callable[[BaseHTTPRequestHandler], tuple[int, str, bytes]]
+Reply = Callable[[BaseHTTPRequestHandler], tuple[int, str, bytes] | None]
 
 
 def completion(text: str) -> bytes:
@@ -24,6 +26,32 @@ def completion(text: str) -> bytes:
             "usage": {"prompt_tokens": 3, "completion_tokens": 1, "total_tokens": 4},
         }
     ).encode()  # fmt: skip
+
+
+def drip(interval_s: float, n_bytes: int) -> Reply:
+    """A reply whose headers come at once and whose body (a valid completion, padded with spaces to
+    ``n_bytes``) comes one byte every ``interval_s``: every read is quick, the whole is slow."""
+
+    def reply(h: BaseHTTPRequestHandler) -> None:
+        body = completion("dripped").ljust(n_bytes)
+        h.send_response(200)
+        h.send_header("Content-Type", "application/json")
+        h.send_header("Content-Length", str(len(body)))
+        h.end_headers()
+        try:
+            for i in range(len(body)):
+                h.wfile.write(body[i : i + 1])
+                h.wfile.flush()
+                time.sleep(interval_s)
+        except OSError:  # the client gave up
+            pass
+
+    return reply
+
+
+def drop(h: BaseHTTPRequestHandler) -> None:
+    """A reply that closes the connection without a byte: a server that accepts and drops."""
+    h.close_connection = True
 
 
 @contextmanager
@@ -49,7 +77,9 @@ def serve(reply: Reply, hang_s: float = 0.0) -> Iterator[tuple[str, list[int]]]:
             self.body = self.rfile.read(int(self.headers.get("Content-Length", 0)))  # for ``reply``
             if hang_s:
                 time.sleep(hang_s)
-            self._send(*reply(self))
+            answer = reply(self)
+            if answer is not None:
+                self._send(*answer)
 
         def log_message(self, *args: object) -> None:
             pass

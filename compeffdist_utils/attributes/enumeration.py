@@ -12,6 +12,7 @@ from pydantic import BaseModel
 from compeffdist_utils.attributes.parsing import PARSE_STATUSES, Item, ParseStatus, parse_answer
 from compeffdist_utils.core.config import AttributesParams
 from compeffdist_utils.teacher.backends import ChatRequest, TeacherBackend, conversation
+from compeffdist_utils.teacher.base import check_failed_fraction
 
 # ---------------------------------------------------------------------------------------------------
 # The prompt
@@ -118,6 +119,14 @@ def enumerate_attributes(
                 items=result.items,
             )
         )
+    # No answer parsed: the stage fails here with the counts (not at stage 02's min_count). Some
+    # unparsed answers are counted in the yield table and the record: a small teacher's yield varies.
+    unparsed = [e for e in out if e.parse_status == "unparsed"]
+    if unparsed:
+        check_failed_fraction(
+            "01 attribute enumeration: teacher answers with no attribute that could be parsed",
+            len(unparsed), len(out), f"{unparsed[0].text_id}: {unparsed[0].response[:200]!r}", limit=1.0,
+        )  # fmt: skip
     return out
 
 

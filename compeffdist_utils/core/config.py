@@ -12,6 +12,7 @@ import copy
 import os
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -58,6 +59,9 @@ class TeacherParams(_Section):
         default=15.0, gt=0, description="A server that does not answer GET /models this fast fails the stage."
     )
     max_retries: int = Field(default=4, ge=0, le=20)
+    max_failed_fraction: float = Field(
+        default=0.2, ge=0, le=1, description="A teacher step with more failed requests or answers fails."
+    )
     batch_size: int = Field(default=8, ge=1, description="hf backend: prompts per generate() call.")
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = "float32"
     device: str = "auto"
@@ -66,6 +70,13 @@ class TeacherParams(_Section):
     def _openai_needs_url(self) -> TeacherParams:
         if self.backend == "openai" and not self.base_url:
             raise ValueError("backend 'openai' needs base_url (e.g. http://127.0.0.1:8000/v1)")
+        if self.base_url is not None:
+            url = urlsplit(self.base_url)
+            if url.scheme not in ("http", "https") or not url.hostname or " " in self.base_url:
+                raise ValueError(
+                    f"base_url {self.base_url!r} is not an http(s) URL with a host "
+                    "(e.g. http://127.0.0.1:8000/v1)"
+                )
         return self
 
     _pruned_model = field_validator("model", mode="before")(normalise_spec)

@@ -228,6 +228,8 @@ def run_card(run_dir: Path, manifest: dict[str, Any]) -> str:
         if st.get("error"):
             status = f'<span class="cdk-failed">{status}: {html.escape(st["error"][:300])}</span>'
         teacher = f"{u.get('requests', 0)} ({u.get('cache_hits', 0)} cached)" if u else ""
+        if u.get("failed"):  # rejected requests: answered empty, not cached (under max_failed_fraction)
+            teacher += f' <span class="cdk-failed">{int(u["failed"])} failed</span>'
         tokens = f"{u.get('prompt_tokens', 0)} / {u.get('completion_tokens', 0)}" if u else ""
         seconds = f"{st.get('seconds', 0):.1f}"
         if st.get("ran_in_seconds") is not None:

@@ -48,4 +48,5 @@ def make_teacher(params: Params, cache: ResponseCache | None = None, stage: str 
     else:
         teacher = OpenAIBackend(tp, cache)
     teacher.stage = stage
+    teacher.max_failed_fraction = tp.max_failed_fraction
     return teacher

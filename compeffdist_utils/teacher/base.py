@@ -25,6 +25,22 @@ class TeacherUnavailableError(RuntimeError):
     """The teacher server could not be reached; the message names the URL."""
 
 
+class TeacherFailuresError(RuntimeError):
+    """Too many of a step's requests failed, or too many answers could not be used; the message gives
+    the counts, the threshold and the first error."""
+
+
+def check_failed_fraction(what: str, failed: int, total: int, first: str, limit: float) -> None:
+    """Fail a step in which more than ``limit`` (``models.teacher.max_failed_fraction``) of ``total``
+    failed, or all of them did: a stage must not finish "ok" on answers it does not have."""
+    if total == 0 or failed == 0 or (failed < total and failed <= limit * total):
+        return
+    raise TeacherFailuresError(
+        f"{what}: {failed} of {total} failed ({failed / total:.0%}; the limit is "
+        f"models.teacher.max_failed_fraction={limit:g}); first: {first}"
+    )
+
+
 def teacher_identity(backend: str, endpoint: str, model: str) -> dict[str, str]:
     """Who answers, as part of every cache key: the plan computes the same keys without a backend."""
     return {"backend": backend, "endpoint": endpoint, "model": model}
@@ -44,6 +60,7 @@ class TeacherBackend(ABC):
         self.usage = Usage()
         self.stage = ""  # the stage asking; recorded with each cached answer (``compeffdist cache drop``)
         self.budget: TeacherBudget | None = None  # set by Stage.teacher() when params.budget sets a limit
+        self.max_failed_fraction = 0.2  # set from params by make_teacher
 
     def generate(self, requests: Sequence[ChatRequest], desc: str = "teacher") -> list[str]:
         """Answers for ``requests``, in order. Identical requests are asked once."""
@@ -85,6 +102,9 @@ class TeacherBackend(ABC):
                     "counted in teacher usage as 'failed'); first: %s",
                     desc, len(rejected), len(items), rejected[0],
                 )  # fmt: skip
+                n_unique = len(found) + len(items)
+                what = f"{desc}: requests the teacher server rejected (not cached; answered ones are)"
+                check_failed_fraction(what, len(rejected), n_unique, rejected[0], self.max_failed_fraction)
         out = []
         seen_fresh: set[str] = set()
         for k in keys:

@@ -174,7 +174,8 @@ def test_a_rejected_request_is_a_counted_uncached_failure_not_a_stop(tmp_path):
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
         url = f"http://127.0.0.1:{server.server_address[1]}/v1"
-        t = make_teacher(_params(tmp_path, url, "m", max_retries=3, timeout_s=5))
+        # 1 of 3 rejected: under a threshold of 0.5 the step goes on (test_attempts covers the stop)
+        t = make_teacher(_params(tmp_path, url, "m", max_retries=3, timeout_s=5, max_failed_fraction=0.5))
         assert t.chat(["hi", "LONG text", "bye"], GREEDY, desc="step") == ["ok", "", "ok"]
         assert _RejectsLong.calls == 3, "a 400 is final: it must not be retried"
         usage = t.usage.as_dict()
@@ -183,7 +184,7 @@ def test_a_rejected_request_is_a_counted_uncached_failure_not_a_stop(tmp_path):
         assert "HTTP 400" in usage["failure_examples"][0] and "context length" in usage["failure_examples"][0]
         assert ResponseCache(tmp_path / "responses.sqlite").count() == 2  # the failure is not cached
 
-        again = make_teacher(_params(tmp_path, url, "m", max_retries=3, timeout_s=5))
+        again = make_teacher(_params(tmp_path, url, "m", max_retries=3, timeout_s=5, max_failed_fraction=0.5))
         assert again.chat(["hi", "LONG text", "bye"], GREEDY) == ["ok", "", "ok"]
         assert _RejectsLong.calls == 4, "the rerun asks again only for the rejected request"
     finally:
