@@ -15,7 +15,14 @@ from compeffdist_utils.models import check_model_specs
 from compeffdist_utils.planning.context import Rates
 from compeffdist_utils.planning.plan import make_plan
 from compeffdist_utils.planning.report import format_plan
-from compeffdist_utils.run.runner import RunError, Runner, discover_stages, select_stages
+from compeffdist_utils.run.interrupts import interrupt_name
+from compeffdist_utils.run.runner import (
+    RunError,
+    RunInterrupted,
+    Runner,
+    discover_stages,
+    select_stages,
+)
 from compeffdist_utils.sentibench import fetch_sentibench
 from compeffdist_utils.stage.stage import find_project_root
 from compeffdist_utils.teacher.backends import cache_path
@@ -161,8 +168,12 @@ def main(argv: list[str] | None = None) -> int:
     except ParamsError as err:
         print(f"compeffdist: {err}", file=sys.stderr)
         return 2
+    except (KeyboardInterrupt, RunInterrupted) as err:  # Ctrl-C / SIGTERM: one line, the run resumable
+        said = str(err) if isinstance(err, RunInterrupted) else f"interrupted by {interrupt_name(err)}"
+        print(f"compeffdist: {redact(said)}", file=sys.stderr)
+        return 130
     except Exception as err:  # clear one-line errors for the kit's own failures
-        if isinstance(err, RunError | FileNotFoundError | ValueError | RuntimeError):
+        if isinstance(err, RunError | OSError | ValueError | RuntimeError):  # OSError: e.g. a full disk
             print(f"compeffdist: {redact(str(err))}", file=sys.stderr)
             return 1
         raise

@@ -26,6 +26,13 @@ from compeffdist_utils.core.redaction import env_secrets, redact
 from compeffdist_utils.models import check_model_specs
 from compeffdist_utils.planning.plan import make_plan
 from compeffdist_utils.run.browser import screenshot_report
+from compeffdist_utils.run.interrupts import (
+    DiskReserve,
+    interrupt_name,
+    is_disk_full,
+    sigterm_as_interrupt,
+)
+from compeffdist_utils.run.kernel_log import logged_kernel_manager
 from compeffdist_utils.run.report import build_report
 from compeffdist_utils.run.runlock import run_lock
 from compeffdist_utils.stage.fingerprints import StageInfo, discover_stages, stage_fingerprints
@@ -41,6 +48,10 @@ class RunError(RuntimeError):
 
 class BudgetStop(RunError):
     """A teacher stage stopped at ``params.budget``; the message gives the numbers and how to continue."""
+
+
+class RunInterrupted(RunError):
+    """Ctrl-C or SIGTERM stopped a stage; it is recorded as ``interrupted`` and the run can resume."""
 
 
 def select_stages(stages: list[StageInfo], spec: str | None) -> list[StageInfo]:
@@ -71,6 +82,8 @@ def select_stages(stages: list[StageInfo], spec: str | None) -> list[StageInfo]:
 def check_run_dir(run_dir: Path, root: Path) -> None:
     """Refuse a run folder that holds the project: executed notebooks would overwrite the sources."""
     notebooks = (root / "notebooks").resolve()
+    if run_dir.exists() and not run_dir.is_dir():
+        raise RunError(f"run folder {run_dir} exists and is not a folder; name a folder (--run-dir)")
     if (run_dir / "pyproject.toml").exists() or run_dir == notebooks or run_dir in notebooks.parents:
         raise RunError(
             f"run folder {run_dir} contains the project's notebooks or pyproject.toml; "
@@ -105,6 +118,7 @@ class Runner:
         check_run_dir(self.run_dir, self.root)
         self.stages = discover_stages(self.root / "notebooks")
         self.plan: dict[str, Any] | None = None  # made before the first stage (see plan.make_plan)
+        self._reserve = DiskReserve(self.run_dir)  # held while running: see run/interrupts.py
         if not self.stages:
             raise RunError(f"no numbered notebooks in {self.root / 'notebooks'}")
 
@@ -131,7 +145,7 @@ class Runner:
             "plan": self.plan,
             "stages": stages,
         }
-        write_json(self.manifest_path, manifest)
+        self._reserve.write(lambda: write_json(self.manifest_path, manifest))
         return manifest
 
     # -- running -------------------------------------------------------------------------------
@@ -152,8 +166,11 @@ class Runner:
             raise RunError(
                 "model specs that cannot be loaded (nothing was run):\n  - " + "\n  - ".join(problems)
             )
-        with run_lock(self.run_dir):
-            return self._run(stages, force, progress, screenshot)
+        with run_lock(self.run_dir), sigterm_as_interrupt():
+            try:
+                return self._run(stages, force, progress, screenshot)
+            finally:
+                self._reserve.release()
 
     def _run(self, stages: str | None, force: bool, progress: bool, screenshot: bool) -> dict[str, Any]:
         """Each chosen stage in order: skipped when unchanged, else executed and recorded; the manifest is
@@ -181,6 +198,7 @@ class Runner:
     def _start(self) -> dict[str, dict[str, Any]]:
         """The run folder made, the entries of earlier runs read, and the plan on disk before any stage."""
         self.run_dir.mkdir(parents=True, exist_ok=True)
+        self._reserve.hold()
         (self.run_dir / "notebooks").mkdir(exist_ok=True)
         entries = {e["name"]: e for e in self._load_manifest().get("stages", [])}
         self.plan = self._plan(None)
@@ -209,6 +227,8 @@ class Runner:
         t0 = time.time()
         try:
             self._execute(st, progress)
+        except KeyboardInterrupt as err:  # Ctrl-C or SIGTERM (see run/interrupts.py)
+            entry.update(_interrupted(interrupt_name(err), round(time.time() - t0, 2)))
         except Exception as err:  # papermill wraps the cell's exception
             entry.update(self._failed(st, err, round(time.time() - t0, 2)))
         else:
@@ -233,6 +253,9 @@ class Runner:
                 kernel_name="python3",
                 progress_bar=False,  # the stage's own progress lines replace the cell counter
                 report_mode=False,
+                kernel_manager_class=logged_kernel_manager(
+                    self.run_dir / PROGRESS_DIR / f"{st.name}.kernel.log"
+                ),
             )
 
     def _executed_notebook(self, st: StageInfo) -> Path:
@@ -243,6 +266,10 @@ class Runner:
         answered is cached, a rerun continues)."""
         # Server text in an error may echo the key: redact before the manifest and report see it.
         error = redact(_describe_failure(err), env_secrets(self.params.models.teacher.api_key_env))
+        if getattr(err, "ename", None) == "KeyboardInterrupt":  # the kernel got the Ctrl-C first
+            return _interrupted("Ctrl-C (SIGINT)", seconds)
+        if is_disk_full(err) or "[Errno 28]" in error:
+            error = f"disk full: {error}; free space, then rerun the same command (it resumes)"
         result: dict[str, Any] = {"status": "failed", "seconds": seconds, "outputs": [], "error": error}
         stop = read_budget_stop(self.run_dir, st.name)
         if stop is not None:
@@ -266,7 +293,12 @@ class Runner:
 
     def _stop(self, st: StageInfo, entry: dict[str, Any], screenshot: bool) -> NoReturn:
         """End the run at a stage that did not finish: the report first, then the error naming it."""
-        self.write_report(screenshot)
+        try:
+            self.write_report(screenshot)
+        except Exception as err:  # e.g. a full disk cut the executed notebook: the stage's error comes first
+            print(f"[report] not written: {type(err).__name__}: {str(err)[:200]}", flush=True)
+        if entry["status"] == "interrupted":
+            raise RunInterrupted(f"stage {st.name} {entry['error']}")
         if entry["status"] == "stopped":
             raise BudgetStop(f"stage {st.name} stopped: {entry['error']}")
         raise RunError(
@@ -313,6 +345,17 @@ def _live_progress(run_dir: Path, stage: str, show: bool) -> Iterator[None]:
             os.environ.pop(PROGRESS_ENV, None)
         else:
             os.environ[PROGRESS_ENV] = before
+
+
+def _interrupted(why: str, seconds: float) -> dict[str, Any]:
+    """The entry of a stage stopped from outside: never skipped next time, so a rerun resumes it."""
+    return {
+        "status": "interrupted",
+        "seconds": seconds,
+        "outputs": [],
+        "error": f"interrupted by {why}; answered teacher requests are cached: rerun the same command "
+        "to resume",
+    }
 
 
 def _describe_failure(err: Exception) -> str:
