@@ -11,6 +11,7 @@ import yaml
 
 from compeffdist_utils.core.config import ParamsError, load_params, parse_set_overrides
 from compeffdist_utils.core.redaction import redact
+from compeffdist_utils.environment_and_corpus.corpus import check_corpus_counts
 from compeffdist_utils.models import check_model_specs
 from compeffdist_utils.planning.context import Rates
 from compeffdist_utils.planning.plan import make_plan
@@ -25,7 +26,7 @@ from compeffdist_utils.run.runner import (
 )
 from compeffdist_utils.sentibench import fetch_sentibench
 from compeffdist_utils.stage.stage import find_project_root
-from compeffdist_utils.teacher.backends import cache_path
+from compeffdist_utils.teacher.backends import cache_path, check_teacher_settings
 from compeffdist_utils.teacher.cache import ResponseCache
 
 
@@ -62,11 +63,9 @@ def _cmd_plan(args: argparse.Namespace) -> int:
 def _cmd_validate(args: argparse.Namespace) -> int:
 
     params = load_params(args.params, parse_set_overrides(args.set))
-    problems = check_model_specs(params)
+    problems = check_model_specs(params) + check_teacher_settings(params) + check_corpus_counts(params.corpus)
     if problems:
-        raise ParamsError(
-            f"model specs in {args.params} that cannot be loaded:\n  - " + "\n  - ".join(problems)
-        )
+        raise ParamsError(f"{args.params} cannot run as it is:\n  - " + "\n  - ".join(problems))
     print(yaml.safe_dump(params.model_dump(mode="json"), sort_keys=False))
     return 0
 

@@ -12,13 +12,14 @@ Extra fields are ignored except ``top_description``, which the notebooks show wh
 from __future__ import annotations
 
 import csv
+import io
 import json
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel
 
-from compeffdist_utils.core.io import DataFileError, iter_jsonl_numbered
+from compeffdist_utils.core.io import DataFileError, iter_jsonl_numbered, read_text
 
 NAME_FIELDS = ("attr", "name")  # the first one present names the attribute
 
@@ -54,7 +55,10 @@ def _entry(raw: dict[str, Any], where: str) -> InventoryEntry:
 
 
 def _json_rows(path: Path) -> list[tuple[str, dict[str, Any]]]:
-    text = path.read_text(encoding="utf-8")
+    try:
+        text = read_text(path)
+    except DataFileError as err:
+        raise InventoryError(str(err)) from None
     if not text.lstrip().startswith("["):
         try:
             return [(f"{path}:{lineno}", rec) for lineno, rec in iter_jsonl_numbered(path)]
@@ -73,7 +77,11 @@ def _json_rows(path: Path) -> list[tuple[str, dict[str, Any]]]:
 
 
 def _csv_rows(path: Path) -> list[tuple[str, dict[str, Any]]]:
-    with path.open(encoding="utf-8", newline="") as fh:
+    try:
+        text = read_text(path)
+    except DataFileError as err:
+        raise InventoryError(str(err)) from None
+    with io.StringIO(text, newline="") as fh:
         reader = csv.DictReader(fh)
         header = reader.fieldnames or []
         missing = ([] if any(f in header for f in NAME_FIELDS) else ["attr"]) + (

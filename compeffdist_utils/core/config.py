@@ -15,9 +15,20 @@ from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainValidator,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
 
+from compeffdist_utils.core.io import not_utf8
 from compeffdist_utils.core.model_spec import normalise_spec
+from compeffdist_utils.core.yaml_files import load_yaml
 
 EMBEDDED_CAUSAL_LM = "embedded:smollm2-135m-instruct"
 EMBEDDED_EMBEDDER = "embedded:minilm-l6"
@@ -28,6 +39,19 @@ class ParamsError(ValueError):
 
 
 Count = Annotated[int, Field(ge=0)]
+
+
+def _count_or_all(v: Any) -> int | str:
+    if v == "all":
+        return "all"
+    if isinstance(v, bool) or not isinstance(v, int):
+        raise PydanticCustomError("count_or_all", "Input should be a whole number or 'all'")
+    if v < 0:
+        raise PydanticCustomError("greater_than_equal", "Input should be greater than or equal to 0")
+    return v
+
+
+CountOrAll = Annotated[int | Literal["all"], PlainValidator(_count_or_all)]
 
 
 def _check_budget(v: float) -> float:
@@ -116,8 +140,10 @@ EMBEDDED_DOMAINS = ("imdb", "rotten_tomatoes", "tweets")
 
 class CorpusParams(_Section):
     source: Literal["embedded", "files"] = "embedded"
-    per_domain: dict[str, Count] = Field(
-        default_factory=lambda: {"imdb": 8, "rotten_tomatoes": 8, "tweets": 8}
+    per_domain: dict[str, CountOrAll] = Field(
+        default_factory=lambda: {"imdb": 8, "rotten_tomatoes": 8, "tweets": 8},
+        description="Texts per embedded domain, or 'all' (everything but the holdout); "
+        "a count above what a domain holds is refused.",
     )
     files: list[CorpusFile] = Field(default_factory=list)
     min_chars: int = Field(default=20, ge=0)
@@ -566,7 +592,9 @@ def load_params(path: str | Path, overrides: dict[str, Any] | None = None) -> Pa
     if not path.is_file():
         raise ParamsError(f"params file not found: {path}")
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = load_yaml(path.read_bytes().decode("utf-8"))
+    except UnicodeDecodeError as err:
+        raise ParamsError(not_utf8(path, err)) from None
     except yaml.YAMLError as err:
         raise ParamsError(f"params file {path} is not valid YAML: {err}") from None
     if data is None:  # an empty file would silently become the defaults (run 'tiny')

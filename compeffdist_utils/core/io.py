@@ -56,22 +56,36 @@ def write_jsonl(path: str | Path, records: Iterable[dict[str, Any]]) -> Path:
     return atomic_write_text(path, "\n".join(lines) + ("\n" if lines else ""))
 
 
-def iter_jsonl_numbered(path: str | Path) -> Iterator[tuple[int, dict[str, Any]]]:
-    """(line number, record) per non-blank line, so callers can point at the line of a bad record."""
+def not_utf8(path: str | Path, err: UnicodeDecodeError) -> str:
+    """The message for a file that is not UTF-8 text: its name, the byte, and the fix."""
+    return f"{path}: not UTF-8 text (undecodable byte at offset {err.start}); convert it to UTF-8"
+
+
+def read_text(path: str | Path) -> str:
+    """A UTF-8 text file's content; an error names the file when it is missing or not UTF-8."""
     path = Path(path)
     if not path.is_file():
         raise DataFileError(f"file not found: {path}")
-    with path.open(encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                rec = json.loads(line)
-            except json.JSONDecodeError as err:
-                raise DataFileError(f"{path}:{lineno}: not valid JSON ({err.msg})") from None
-            if not isinstance(rec, dict):
-                raise DataFileError(f"{path}:{lineno}: expected a JSON object per line")
-            yield lineno, rec
+    try:
+        return path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise DataFileError(not_utf8(path, err)) from None
+
+
+def iter_jsonl_numbered(path: str | Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    """(line number, record) per non-blank line, so callers can point at the line of a bad record."""
+    path = Path(path)
+    # split on "\n" only: a JSON string may hold U+2028, which str.splitlines() would cut at
+    for lineno, line in enumerate(read_text(path).split("\n"), 1):
+        if not line.strip():
+            continue
+        try:
+            rec = json.loads(line)
+        except json.JSONDecodeError as err:
+            raise DataFileError(f"{path}:{lineno}: not valid JSON ({err.msg})") from None
+        if not isinstance(rec, dict):
+            raise DataFileError(f"{path}:{lineno}: expected a JSON object per line")
+        yield lineno, rec
 
 
 def iter_jsonl(path: str | Path) -> Iterator[dict[str, Any]]:
@@ -91,6 +105,6 @@ def read_json(path: str | Path) -> Any:
     if not path.is_file():
         raise DataFileError(f"file not found: {path}")
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        return json.loads(read_text(path))
     except json.JSONDecodeError as err:
         raise DataFileError(f"{path}: not valid JSON ({err.msg})") from None

@@ -23,6 +23,7 @@ import pandas as pd
 from compeffdist_utils.core.config import CorpusFile, CorpusParams
 
 _LABELS_BINARY = {0: "negative", 1: "positive"}
+ALL = "all"  # corpus.per_domain: every text of the domain but its holdout
 
 
 class CorpusError(ValueError):
@@ -69,6 +70,24 @@ def _embedded_frames() -> dict[str, pd.DataFrame]:
     }
 
 
+def _jsonl_frame(path: Path, raw: str) -> pd.DataFrame:
+    """One row per JSON object line, indexed by line number (errors name the file and line)."""
+    rows, lines = [], []
+    for lineno, line in enumerate(raw.splitlines(), 1):
+        if line.strip():
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as err:
+                raise CorpusError(f"{path}:{lineno}: not valid JSON ({err.msg})") from None
+            if not isinstance(row, dict):
+                raise CorpusError(
+                    f"{path}:{lineno}: expected a JSON object per line, got {type(row).__name__}"
+                )
+            rows.append(row)
+            lines.append(lineno)
+    return pd.DataFrame(rows, index=lines)
+
+
 def _read_user_file(spec: CorpusFile, base_dir: Path | None) -> pd.DataFrame:
     path = Path(spec.path).expanduser()
     if not path.is_absolute() and base_dir is not None:
@@ -98,22 +117,17 @@ def _read_user_file(spec: CorpusFile, base_dir: Path | None) -> pd.DataFrame:
             except (pd.errors.ParserError, pd.errors.EmptyDataError) as err:
                 raise CorpusError(f"{path}: not a readable CSV ({err})") from None
         else:
-            rows = []
-            for lineno, line in enumerate(raw.splitlines(), 1):
-                if line.strip():
-                    try:
-                        row = json.loads(line)
-                    except json.JSONDecodeError as err:
-                        raise CorpusError(f"{path}:{lineno}: not valid JSON ({err.msg})") from None
-                    if not isinstance(row, dict):
-                        raise CorpusError(
-                            f"{path}:{lineno}: expected a JSON object per line, got {type(row).__name__}"
-                        )
-                    rows.append(row)
-            df = pd.DataFrame(rows)
+            df = _jsonl_frame(path, raw)
         col = spec.text_column
         if col not in df.columns:
             raise CorpusError(f"{path}: no column {col!r}; columns are {list(df.columns)}")
+        nested = [i for i, v in enumerate(df[col]) if isinstance(v, dict | list)]
+        if nested:  # str() of it would enter the corpus as if it were a text
+            where = f"line {df.index[nested[0]]}" if fmt == "jsonl" else f"row {nested[0] + 1}"
+            raise CorpusError(
+                f"{path}: {len(nested)} value(s) of {col!r} are JSON objects or lists, not text (first at "
+                f"{where}); name the column that holds the text (text_column)"
+            )
     out = pd.DataFrame({"text": df[col].astype("string")})
     if spec.label_column:
         if spec.label_column not in df.columns:
@@ -136,6 +150,46 @@ def _prepare(df: pd.DataFrame, domain: str, cp: CorpusParams) -> pd.DataFrame:
     return df.sample(frac=1.0, random_state=cp.seed).reset_index(drop=True)
 
 
+def _usable(df: pd.DataFrame, domain: str, cp: CorpusParams) -> tuple[pd.DataFrame, pd.Series]:
+    """(the cleaned, de-duplicated, shuffled texts, the mask of rows without text). Null, missing or blank
+    text is counted and reported as skipped, never silently dropped."""
+    blank = df["text"].isna() | df["text"].astype("string").str.strip().eq("").fillna(True)
+    return _prepare(df[~blank], domain, cp), blank
+
+
+def _take(domain: str, prepared: pd.DataFrame, n: int | str | None, cp: CorpusParams) -> int:
+    """How many texts a domain gives: its count, refused when above what it holds beside its holdout (never
+    silently cut, never eating the holdout); ``all`` takes everything but the holdout; a file (``None``)
+    gives all its texts."""
+    if n is None:
+        return len(prepared)
+    keep = min(cp.holdout_per_domain, int(prepared["label"].notna().sum()))
+    most = len(prepared) - keep
+    if n == ALL:
+        return most
+    if int(n) > most:
+        raise CorpusError(
+            f"corpus.per_domain.{domain}: {n} texts asked, but {domain!r} holds {len(prepared)} usable texts "
+            f"(after cleaning and de-duplication), {keep} of which are kept for the holdout "
+            f"(corpus.holdout_per_domain): ask at most {most}, or write 'all'"
+        )
+    return int(n)
+
+
+def check_corpus_counts(cp: CorpusParams) -> list[str]:
+    """The per-domain counts of an embedded corpus that its domains cannot give, each naming the number
+    available (``compeffdist validate`` and the runner check them before stage 00)."""
+    if cp.source != "embedded":
+        return []
+    frames, problems = _embedded_frames(), []
+    for domain, n in cp.per_domain.items():
+        try:
+            _take(domain, _usable(frames[domain], domain, cp)[0], n, cp)
+        except CorpusError as err:
+            problems.append(str(err))
+    return problems
+
+
 def load_corpus(
     cp: CorpusParams, base_dir: Path | None = None
 ) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, dict[str, int]]]:
@@ -154,14 +208,12 @@ def load_corpus(
             dom = f.domain or Path(f.path).stem
             sources.append((dom, _read_user_file(f, base_dir), None))
     for domain, df, n in sources:
-        # Null, missing or blank text: counted and reported as skipped, never silently dropped.
-        blank = df["text"].isna() | df["text"].astype("string").str.strip().eq("").fillna(True)
-        prepared = _prepare(df[~blank], domain, cp)
+        prepared, blank = _usable(df, domain, cp)
         if prepared.empty:
             raise CorpusError(
                 f"domain {domain!r}: no text left after cleaning (min_chars={cp.min_chars}, de-duplication)"
             )
-        take = len(prepared) if n is None else min(n, len(prepared))
+        take = _take(domain, prepared, n, cp)
         texts.append(prepared.iloc[:take])
         rest = prepared.iloc[take:]
         held = rest[rest["label"].notna()].iloc[: cp.holdout_per_domain]

@@ -10,6 +10,7 @@ The names stage code imports from here (``ChatRequest``, ``Messages``, ``convers
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from compeffdist_utils.core.config import Params
@@ -27,6 +28,7 @@ __all__ = [
     "TeacherBackend",
     "TeacherUnavailableError",
     "cache_path",
+    "check_teacher_settings",
     "conversation",
     "make_teacher",
     "teacher_identity",
@@ -36,6 +38,18 @@ __all__ = [
 def cache_path(params: Params) -> Path:
     """The response cache shared by every run with the same ``cache_dir``."""
     return params.resolved_cache_dir() / "responses.sqlite"
+
+
+def check_teacher_settings(params: Params) -> list[str]:
+    """What would stop the teacher before its first request, found without contacting it: an API key
+    variable that is not set (``base_url`` itself is checked when params load)."""
+    tp = params.models.teacher
+    if tp.backend == "openai" and tp.api_key_env and not os.environ.get(tp.api_key_env):
+        return [
+            f"models.teacher.api_key_env: the environment variable {tp.api_key_env} is not set "
+            f"(the teacher at {tp.base_url} needs the API key in it)"
+        ]
+    return []
 
 
 def make_teacher(params: Params, cache: ResponseCache | None = None, stage: str = "") -> TeacherBackend:
