@@ -92,7 +92,7 @@ def _cmd_cache(args: argparse.Namespace) -> int:
     if not path.is_file():
         print(f"no response cache at {path}")
         return 0
-    cache = ResponseCache(path)
+    cache = ResponseCache(path, read_only=args.action == "info")  # info only reads: a damaged file stays put
     if args.action == "info":
         print(f"{path}: {cache.count()} answers")
         for stage, model, n in cache.summary():

@@ -17,6 +17,7 @@ from compeffdist_utils.core.progress import format_rate, tqdm
 from compeffdist_utils.teacher.budget import TeacherBudget, TeacherBudgetExceeded
 from compeffdist_utils.teacher.cache import CachedAnswer, ResponseCache, request_key
 from compeffdist_utils.teacher.requests import ChatRequest, Usage
+from compeffdist_utils.teacher.sharing import new_owner, wait_for_others
 
 log = logging.getLogger(__name__)
 
@@ -61,13 +62,13 @@ class TeacherBackend(ABC):
         self.stage = ""  # the stage asking; recorded with each cached answer (``compeffdist cache drop``)
         self.budget: TeacherBudget | None = None  # set by Stage.teacher() when params.budget sets a limit
         self.max_failed_fraction = 0.2  # set from params by make_teacher
+        self._owner = new_owner()  # claims keys in a cache shared with other runs (see .sharing)
+        self.claim_lease_s = 900.0  # a claim not renewed (no answer) for this long is taken over
 
     def generate(self, requests: Sequence[ChatRequest], desc: str = "teacher") -> list[str]:
         """Answers for ``requests``, in order. Identical requests are asked once."""
         keys = [request_key(self.identity, r.as_dict()) for r in requests]
-        found = self.cache.get_many(list(dict.fromkeys(keys)))
-        if not self.empty_answers_are_answers:  # rows poisoned by older versions are asked again
-            found = {k: a for k, a in found.items() if a.text}
+        found = self._cached(list(dict.fromkeys(keys)))
         todo: dict[str, ChatRequest] = {}
         for k, r in zip(keys, requests, strict=True):
             if k not in found and k not in todo:
@@ -75,36 +76,29 @@ class TeacherBackend(ABC):
         fresh: dict[str, CachedAnswer] = {}
         if self.budget is not None:
             self.budget.count_cached(found.values())
-        if todo:
-            items = list(todo.items())
-            t0, tokens = time.monotonic(), 0
-            with tqdm(total=len(items), desc=f"{desc} ({len(found)} cached)", unit="req") as bar:
-                try:
-                    for i, answer in self._answer([r for _, r in items]):
-                        key, req = items[i]
-                        if answer.error is None:
-                            self.cache.put(
-                                key, self.backend_name, self.model, req.as_dict(), answer, self.stage
-                            )
-                        fresh[key] = answer
-                        tokens += answer.completion_tokens  # generated tokens per second: the teacher's speed
-                        rate = format_rate(tokens / max(time.monotonic() - t0, 1e-6))
-                        bar.set_postfix_str(f"{rate} tok/s", refresh=False)
-                        bar.update(1)
-                except TeacherBudgetExceeded:
-                    assert self.budget is not None
-                    self.budget.stop_record()  # again, now that the requests in flight are cached
-                    raise
-            rejected = [a.error for a in fresh.values() if a.error is not None]
-            if rejected:
-                log.warning(
-                    "%s: the teacher server rejected %d of %d requests (answered empty, not cached; "
-                    "counted in teacher usage as 'failed'); first: %s",
-                    desc, len(rejected), len(items), rejected[0],
-                )  # fmt: skip
-                n_unique = len(found) + len(items)
-                what = f"{desc}: requests the teacher server rejected (not cached; answered ones are)"
-                check_failed_fraction(what, len(rejected), n_unique, rejected[0], self.max_failed_fraction)
+        while todo:  # what another run sharing the cache is asking is waited for, not asked again
+            mine, theirs = self.cache.claim(list(todo), self._owner, self.claim_lease_s)
+            answered = self._cached(sorted(mine))  # by another run, since the first look
+            try:
+                ask = [(k, r) for k, r in todo.items() if k in mine and k not in answered]
+                fresh.update(self._ask(ask, desc, len(found) + len(answered)))
+            finally:
+                self.cache.release(sorted(mine), self._owner)
+            answered |= wait_for_others(self.cache, theirs, self._owner, self.empty_answers_are_answers)
+            if self.budget is not None:
+                self.budget.count_cached(answered.values())
+            found.update(answered)
+            todo = {k: todo[k] for k in theirs if k not in answered}  # released unanswered: ask them
+        rejected = [a.error for a in fresh.values() if a.error is not None]
+        if rejected:
+            log.warning(
+                "%s: the teacher server rejected %d of %d requests (answered empty, not cached; "
+                "counted in teacher usage as 'failed'); first: %s",
+                desc, len(rejected), len(fresh), rejected[0],
+            )  # fmt: skip
+            what = f"{desc}: requests the teacher server rejected (not cached; answered ones are)"
+            n_unique = len(found) + len(fresh)
+            check_failed_fraction(what, len(rejected), n_unique, rejected[0], self.max_failed_fraction)
         out = []
         seen_fresh: set[str] = set()
         for k in keys:
@@ -114,6 +108,36 @@ class TeacherBackend(ABC):
             self.usage.add(desc, hit, answer)
             out.append(answer.text)
         return out
+
+    def _cached(self, keys: list[str]) -> dict[str, CachedAnswer]:
+        found = self.cache.get_many(keys)
+        if not self.empty_answers_are_answers:  # rows poisoned by older versions are asked again
+            found = {k: a for k, a in found.items() if a.text}
+        return found
+
+    def _ask(self, items: list[tuple[str, ChatRequest]], desc: str, n_cached: int) -> dict[str, CachedAnswer]:
+        """Ask the backend for ``items`` (key, request) and cache each answer as it arrives."""
+        fresh: dict[str, CachedAnswer] = {}
+        if not items:
+            return fresh
+        t0, tokens = time.monotonic(), 0
+        with tqdm(total=len(items), desc=f"{desc} ({n_cached} cached)", unit="req") as bar:
+            try:
+                for i, answer in self._answer([r for _, r in items]):
+                    key, req = items[i]
+                    if answer.error is None:
+                        self.cache.put(key, self.backend_name, self.model, req.as_dict(), answer, self.stage)
+                        self.cache.renew(self._owner, self.claim_lease_s)  # still asking: keep the claims
+                    fresh[key] = answer
+                    tokens += answer.completion_tokens  # generated tokens per second: the teacher's speed
+                    rate = format_rate(tokens / max(time.monotonic() - t0, 1e-6))
+                    bar.set_postfix_str(f"{rate} tok/s", refresh=False)
+                    bar.update(1)
+            except TeacherBudgetExceeded:
+                assert self.budget is not None
+                self.budget.stop_record()  # again, now that the requests in flight are cached
+                raise
+        return fresh
 
     def chat(
         self,

@@ -8,7 +8,12 @@ primary key; a second insert of the same key is ignored).
 
 Each row also records the stage that asked (``stage``), so ``compeffdist cache drop`` can remove one
 stage's or one model's answers without deleting the file. A damaged file ("database disk image is
-malformed", not a database) is moved aside, kept for the user, and a fresh cache is started.
+malformed", not a database) is moved aside, kept for the user, and a fresh cache is started; opened
+``read_only`` (``compeffdist cache info``) it is only reported, never moved.
+
+Runs that share one cache (two run folders, one ``cache_dir``) ask each request once: a run *claims* the
+keys it is about to ask (table ``claims``, with an owner and an expiry it renews as answers arrive), and
+a run that finds a key claimed by another waits for that answer (:mod:`.sharing`).
 """
 
 from __future__ import annotations
@@ -37,6 +42,9 @@ CREATE TABLE IF NOT EXISTS responses (
     created REAL NOT NULL
 )
 """
+_CLAIMS = (
+    "CREATE TABLE IF NOT EXISTS claims (key TEXT PRIMARY KEY, owner TEXT NOT NULL, expires REAL NOT NULL)"
+)
 _COLUMNS = "key, backend, model, request, response, prompt_tokens, completion_tokens, created, stage"
 
 
@@ -63,11 +71,21 @@ class CacheError(RuntimeError):
 class ResponseCache:
     """Thread-safe: the openai backend's worker threads answer while the main thread writes."""
 
-    def __init__(self, path: str | Path):
+    def __init__(self, path: str | Path, read_only: bool = False):
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.read_only = read_only
         self._lock = threading.Lock()
         self.moved_aside: Path | None = None  # where a damaged file went (the stage notes it)
+        if read_only:
+            try:
+                self._conn = self._open()
+            except sqlite3.DatabaseError as err:
+                raise CacheError(
+                    f"response cache {self.path} is damaged ({err}); left as it is (the next "
+                    "`compeffdist run` moves it aside and starts a fresh one)"
+                ) from None
+            return
+        self.path.parent.mkdir(parents=True, exist_ok=True)
         try:
             self._conn = self._open()
         except sqlite3.DatabaseError as err:
@@ -80,13 +98,20 @@ class ResponseCache:
             self._conn = self._open()
 
     def _open(self) -> sqlite3.Connection:
-        conn = sqlite3.connect(self.path, check_same_thread=False, timeout=60)
+        if self.read_only:  # reads the file as it is: no schema, no journal mode, nothing written
+            conn = sqlite3.connect(
+                f"{self.path.resolve().as_uri()}?mode=ro", uri=True, check_same_thread=False
+            )
+        else:
+            conn = sqlite3.connect(self.path, check_same_thread=False, timeout=60)
         try:
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=NORMAL")
-            conn.execute(_SCHEMA)
+            if not self.read_only:
+                conn.execute("PRAGMA journal_mode=WAL")
+                conn.execute("PRAGMA synchronous=NORMAL")
+                conn.execute(_SCHEMA)
+                conn.execute(_CLAIMS)
             columns = {row[1] for row in conn.execute("PRAGMA table_info(responses)")}
-            if "stage" not in columns:  # caches written before answers were tagged with their stage
+            if "stage" not in columns and not self.read_only:  # caches written before stage tags
                 conn.execute("ALTER TABLE responses ADD COLUMN stage TEXT NOT NULL DEFAULT ''")
             conn.commit()
             problems = conn.execute("PRAGMA quick_check(1)").fetchone()[0]
@@ -182,6 +207,64 @@ class ResponseCache:
                 "SELECT stage, model, COUNT(*) FROM responses GROUP BY stage, model ORDER BY stage, model"
             ).fetchall()
         return [(str(st), str(m), int(n)) for st, m, n in rows]
+
+    # -- claims: requests one run is asking, so that another run sharing the cache waits for them --------
+    def claim(self, keys: list[str], owner: str, lease_s: float) -> tuple[set[str], set[str]]:
+        """(keys now claimed by ``owner``, keys another owner is asking); expired claims are taken over."""
+        now = time.time()
+        with self._db():
+            self._conn.execute("BEGIN IMMEDIATE")  # one claimer at a time across processes
+            self._conn.execute("DELETE FROM claims WHERE expires < ?", (now,))
+            self._conn.executemany(
+                "INSERT OR IGNORE INTO claims (key, owner, expires) VALUES (?, ?, ?)",
+                [(k, owner, now + lease_s) for k in keys],
+            )
+            holders = self._holders(keys)
+            self._conn.commit()
+        mine = {k for k in keys if holders.get(k) == owner}
+        return mine, set(keys) - mine
+
+    def claimed_by_others(self, keys: list[str], owner: str) -> dict[str, str]:
+        """key -> owner, for the keys another owner holds an unexpired claim on."""
+        with self._db():
+            holders = self._holders(keys, live_at=time.time())
+        return {k: o for k, o in holders.items() if o != owner}
+
+    def _holders(self, keys: list[str], live_at: float | None = None) -> dict[str, str]:
+        out: dict[str, str] = {}
+        for i in range(0, len(keys), 500):
+            chunk = keys[i : i + 500]
+            rows = self._conn.execute(
+                f"SELECT key, owner FROM claims WHERE key IN ({','.join('?' * len(chunk))}) AND expires >= ?",
+                [*chunk, live_at if live_at is not None else float("-inf")],
+            ).fetchall()
+            out.update({str(k): str(o) for k, o in rows})
+        return out
+
+    def renew(self, owner: str, lease_s: float) -> None:
+        """Push the expiry of ``owner``'s claims on: it is still asking (called as answers arrive)."""
+        with self._db():
+            self._conn.execute(
+                "UPDATE claims SET expires = ? WHERE owner = ?", (time.time() + lease_s, owner)
+            )
+            self._conn.commit()
+
+    def release(self, keys: list[str] | None, owner: str) -> None:
+        """Drop ``owner``'s claims on ``keys`` (all of them with None), answered or not."""
+        with self._db():
+            if keys is None:
+                self._conn.execute("DELETE FROM claims WHERE owner = ?", (owner,))
+            else:
+                self._conn.executemany(
+                    "DELETE FROM claims WHERE key = ? AND owner = ?", [(k, owner) for k in keys]
+                )
+            self._conn.commit()
+
+    def drop_claims_of(self, owners: list[str]) -> None:
+        """Drop the claims of owners known to be gone (a dead process on this machine)."""
+        with self._db():
+            self._conn.executemany("DELETE FROM claims WHERE owner = ?", [(o,) for o in owners])
+            self._conn.commit()
 
     def count(self) -> int:
         with self._db():

@@ -87,6 +87,7 @@ class OpenAIBackend(TeacherBackend):
         self._max_retries = tp.max_retries
         self._timeout_s = tp.timeout_s
         self._progress = Progress()
+        self.claim_lease_s = tp.timeout_s * (tp.max_retries + 1) + 60  # the longest one request may take
         self._secrets = (api_key,)
         self._probe_timeout_s = tp.probe_timeout_s
         self._probed = False
