@@ -24,7 +24,7 @@ import sqlite3
 import threading
 import time
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -62,6 +62,20 @@ def request_key(identity: dict[str, Any], request: dict[str, Any]) -> str:
     """A stable hash of who answers (backend, endpoint, model) and what is asked."""
     blob = json.dumps({"who": identity, "req": request}, sort_keys=True, ensure_ascii=False)
     return hashlib.sha256(blob.encode("utf-8")).hexdigest()
+
+
+def _when_unlocked(step: Callable[[], object], patience_s: float = 60.0) -> None:
+    """Run ``step``, retrying while another connection holds the lock it needs: switching a new file to
+    WAL does not wait for a lock by itself, and a lock is no sign of a damaged file."""
+    give_up = time.monotonic() + patience_s
+    while True:
+        try:
+            step()
+            return
+        except sqlite3.OperationalError as err:
+            if "locked" not in str(err) or time.monotonic() > give_up:
+                raise
+            time.sleep(0.05)
 
 
 class CacheError(RuntimeError):
@@ -106,14 +120,15 @@ class ResponseCache:
             conn = sqlite3.connect(self.path, check_same_thread=False, timeout=60)
         try:
             if not self.read_only:
-                conn.execute("PRAGMA journal_mode=WAL")
+                _when_unlocked(lambda: conn.execute("PRAGMA journal_mode=WAL"))
                 conn.execute("PRAGMA synchronous=NORMAL")
+                conn.execute("BEGIN IMMEDIATE")  # two runs opening a new cache at once: one at a time
                 conn.execute(_SCHEMA)
                 conn.execute(_CLAIMS)
-            columns = {row[1] for row in conn.execute("PRAGMA table_info(responses)")}
-            if "stage" not in columns and not self.read_only:  # caches written before stage tags
-                conn.execute("ALTER TABLE responses ADD COLUMN stage TEXT NOT NULL DEFAULT ''")
-            conn.commit()
+                columns = {row[1] for row in conn.execute("PRAGMA table_info(responses)")}
+                if "stage" not in columns:  # caches written before answers were tagged with their stage
+                    conn.execute("ALTER TABLE responses ADD COLUMN stage TEXT NOT NULL DEFAULT ''")
+                conn.commit()
             problems = conn.execute("PRAGMA quick_check(1)").fetchone()[0]
             if problems != "ok":
                 raise sqlite3.DatabaseError(problems)

@@ -56,15 +56,16 @@ def wait_for_others(
     waiting, got = set(keys), {}
     said = False
     while waiting:
-        found = cache.get_many(sorted(waiting))
-        got.update({k: a for k, a in found.items() if a.text or usable})
-        waiting -= set(got)
+        # Claims first, answers second: an owner stores its answer before it releases the claim, so a
+        # key unclaimed before this read and not in it was released unanswered.
         holders = cache.claimed_by_others(sorted(waiting), owner)
         dead = sorted({o for o in holders.values() if _gone(o)})
         if dead:
             cache.drop_claims_of(dead)
             holders = {k: o for k, o in holders.items() if o not in dead}
-        waiting &= set(holders)
+        found = cache.get_many(sorted(waiting))
+        got.update({k: a for k, a in found.items() if a.text or usable})
+        waiting = (waiting - set(got)) & set(holders)
         if waiting and not said:
             log.warning(
                 "%d request(s) are being asked by another run sharing the response cache %s; waiting for "

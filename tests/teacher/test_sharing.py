@@ -72,3 +72,21 @@ def test_cache_info_never_moves_a_damaged_cache(tmp_path, capsys):
     with pytest.warns(UserWarning, match="moved to"):
         ResponseCache(damaged)  # a run (read-write) still moves it aside and starts afresh
     assert len(list(damaged.parent.iterdir())) >= 2
+
+
+def test_runs_opening_a_new_cache_at_once_neither_move_it_aside_nor_share_a_claim(tmp_path):
+    """Found while testing claims: two runs creating one cache at once raced on its schema (a 'duplicate
+    column' or 'database is locked' read as damage moved the fresh cache aside)."""
+    for trial in range(20):
+        path, claimed = tmp_path / f"{trial}.sqlite", {}
+
+        def open_and_claim(owner: str, path=path, claimed=claimed) -> None:
+            claimed[owner] = ResponseCache(path).claim(["k1", "k2"], owner, lease_s=60)[0]
+
+        threads = [threading.Thread(target=open_and_claim, args=(o,)) for o in ("x", "y")]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert sorted(p.name for p in tmp_path.iterdir() if "damaged" in p.name) == []
+        assert sorted(map(len, claimed.values())) == [0, 2], claimed
