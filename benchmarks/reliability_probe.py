@@ -53,9 +53,13 @@ def case(name: str, expected: str) -> Callable[[Callable[[], tuple[str, bool]]],
 
 
 def cli(*args: str, cwd: Path = ROOT, timeout: float = 600) -> tuple[int, str]:
+    """The exit code and the CLI's own error (from its ``compeffdist:`` line on; model loading may print
+    progress bars on stderr before it)."""
     done = subprocess.run([PY, "-m", "compeffdist_utils.cli", *args], cwd=cwd, env=ENV, capture_output=True,
                           text=True, timeout=timeout)  # fmt: skip
-    return done.returncode, done.stderr.strip()
+    err = done.stderr.strip()
+    at = err.rfind("compeffdist: ")
+    return done.returncode, err[at:] if at >= 0 else err
 
 
 def one_line(err: str) -> bool:
@@ -357,9 +361,15 @@ def all_cases(quick: bool) -> None:  # noqa: PLR0915 - one block per case reads 
 
     @case("held: second run on a busy run folder", "refused naming the holder")
     def _() -> tuple[str, bool]:
-        code = f"from compeffdist_utils.run.runlock import run_lock\nimport time\nwith run_lock(__import__('pathlib').Path({str(TMP / 'lk')!r})):\n    time.sleep(5)\n"
+        held = TMP / "lk-held"
+        code = (
+            "import pathlib, time\nfrom compeffdist_utils.run.runlock import run_lock\n"
+            f"with run_lock(pathlib.Path({str(TMP / 'lk')!r})):\n"
+            f"    pathlib.Path({str(held)!r}).write_text('1')\n    time.sleep(5)\n"
+        )
         holder = subprocess.Popen([PY, "-c", code], env=ENV)
-        time.sleep(1.5)
+        while not held.exists() and holder.poll() is None:
+            time.sleep(0.1)
         try:
             with run_lock(TMP / "lk"):
                 return "second run got the lock", False
