@@ -142,8 +142,10 @@ def model_card(run: RunFolder, made: ModelExport, prov: Provenance) -> str:
         'tokenizer = AutoTokenizer.from_pretrained("path/to/model")',
         'chat = [{"role": "user", "content": "Classify the sentiment as positive or negative.\\n\\nInput: '
         'A warm, funny film."}]',
-        "ids = tokenizer.apply_chat_template(chat, add_generation_prompt=True, return_tensors='pt')",
-        "print(tokenizer.decode(model.generate(ids, max_new_tokens=32)[0][ids.shape[1]:]))",
+        'inputs = tokenizer.apply_chat_template(chat, add_generation_prompt=True, return_tensors="pt", '
+        "return_dict=True)",
+        'answer = model.generate(**inputs, max_new_tokens=32)[0][inputs["input_ids"].shape[1] :]',
+        "print(tokenizer.decode(answer, skip_special_tokens=True))",
         "```",
         "Nothing was uploaded by the kit. To share it on the Hugging Face Hub (after checking the licence "
         "notes above):",

@@ -13,6 +13,7 @@ import argparse
 import contextlib
 import os
 import secrets
+import signal
 import socket
 import subprocess
 import sys
@@ -159,23 +160,23 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--root", type=Path, default=None, help="the folder it serves (default: the project)")
     ns = ap.parse_args(argv)
     root = (ns.root or find_project_root()).resolve()
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # a plain kill stops the server too (finally)
     server = start_lab(root, ns.port, ip=ns.ip)
     try:
         wait_until_ready(server)
+        print(f"\nJupyterLab on {root}  (kernel python3 = {sys.executable})")
+        print(f"  port:  {server.port}")
+        print(f"  token: {server.token}  (new at every start)")
+        print(f"  open:  {server.url('lab/tree/notebooks')}")
+        print("Ctrl-C stops it.", flush=True)
+        return server.proc.wait()
     except LabError as err:
-        stop_lab(server)
         print(f"make lab: {err}", file=sys.stderr)
         return 1
-    print(f"\nJupyterLab on {root}  (kernel python3 = {sys.executable})")
-    print(f"  port:  {server.port}")
-    print(f"  token: {server.token}  (new at every start)")
-    print(f"  open:  {server.url('lab/tree/notebooks')}")
-    print("Ctrl-C stops it.", flush=True)
-    try:
-        return server.proc.wait()
     except KeyboardInterrupt:
-        stop_lab(server)
         return 0
+    finally:
+        stop_lab(server)
 
 
 if __name__ == "__main__":

@@ -13,7 +13,14 @@ another cluster to choose.
 from __future__ import annotations
 
 import json
+import os
+import re
 import shutil
+import socket
+import subprocess
+import sys
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -21,7 +28,7 @@ import yaml
 
 from compeffdist_utils.core.io import read_jsonl
 from compeffdist_utils.run.browser import open_page
-from compeffdist_utils.run.lab import lab_command, running_lab
+from compeffdist_utils.run.lab import free_port, lab_command, running_lab
 from tests.ci_run import ROOT
 
 NOTEBOOK = "notebooks/02_clustering.ipynb"
@@ -115,9 +122,37 @@ def _explorer_showing(page, cluster: dict) -> dict:
 
 def test_lab_command_serves_the_project_with_the_kits_python():
     cmd = lab_command(ROOT, 8899)
-    assert cmd[:3] == [__import__("sys").executable, "-m", "jupyterlab"]
+    assert cmd[:3] == [sys.executable, "-m", "jupyterlab"]
     assert f"--ServerApp.root_dir={ROOT}" in cmd and "--ServerApp.port=8899" in cmd
     assert not any("token" in part.lower() for part in cmd)  # the token travels in $JUPYTER_TOKEN only
+
+
+@pytest.mark.slow
+def test_make_lab_prints_port_and_a_fresh_token_and_stops_with_its_server(tmp_path):
+    """`make lab`'s command: the printed token opens the server's API, no token is refused, a kill stops it."""
+    port = free_port(8890)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "compeffdist_utils.run.lab", "--port", str(port), "--root", str(tmp_path)],
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env={**os.environ, **_lab_settings(tmp_path)},
+    )  # fmt: skip
+    try:
+        printed = ""
+        while not printed.endswith("Ctrl-C stops it.\n"):  # or the end of its output, if it failed
+            line = proc.stdout.readline()
+            if not line:
+                pytest.fail(f"make lab ended before serving: {printed}")
+            printed += line
+        token = re.search(r"token: (\S+)", printed).group(1)
+        assert f"port:  {port}" in printed and len(token) >= 24 and f"{sys.executable}" in printed
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/status?token={token}", timeout=10) as r:
+            assert r.status == 200
+        with pytest.raises(urllib.error.HTTPError, match="403"):
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/api/status", timeout=10)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=60)
+    with socket.socket() as s:
+        assert s.connect_ex(("127.0.0.1", port)) != 0, "JupyterLab outlived `make lab`"
 
 
 @pytest.mark.slow
