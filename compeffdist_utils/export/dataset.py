@@ -40,11 +40,11 @@ POOL_COLUMNS = (
     ("output", "string", "the teacher's answer (the training target)"),
     ("teacher_model", "string", "the teacher that answered"),
     ("rank", "float64", "difficulty: the method's rank score (higher = harder)"),
-    ("ifd", "float64", "difficulty: instruction-following difficulty"),
+    ("ifd", "float64", "difficulty: instruction-following difficulty, ppl / ppl_uncond"),
     ("ppl", "float64", "difficulty: the scorer's perplexity of the output given the instruction"),
     ("ppl_uncond", "float64", "difficulty: perplexity of the output alone"),
-    ("length", "int64", "difficulty: output length in tokens"),
-    ("n_tokens", "int64", "output tokens scored"),
+    ("length", "int64", "difficulty: output length in tokens, before truncation"),
+    ("n_tokens", "int64", "output tokens scored (after truncation to difficulty.max_length)"),
 )
 SELECTION_COLUMNS = (
     ("selection_score", "float64", "the score the selector ranked by (null for random)"),
@@ -100,14 +100,13 @@ def pool_rows(run: RunFolder, records: list[dict[str, Any]], scored: bool) -> li
             raise ExportError(f"sample {sid}: its text {rec.get('text_id')!r} is not in corpus/texts.jsonl")
         if scored and sid not in scores:
             raise ExportError(f"sample {sid} of distill/dataset.jsonl has no row in difficulty/scores.jsonl")
-        row = {k: rec.get(k) for k, _, _ in POOL_COLUMNS[:13]}
-        row |= {
+        joined = {
             "sample_id": sid,
             "input": texts[rec["text_id"]],
             "cluster": clusters.get(rec.get("cluster_id")),
+            **{k: scores.get(sid, {}).get(k) for k in SCORE_COLUMNS},
         }
-        row |= {k: scores.get(sid, {}).get(k) for k in SCORE_COLUMNS}
-        rows.append(row)
+        rows.append({name: joined[name] if name in joined else rec.get(name) for name, _, _ in POOL_COLUMNS})
     return rows
 
 
@@ -116,10 +115,8 @@ def _selection_rows(pool: dict[str, dict[str, Any]], selected: list[dict[str, An
         pool[str(r["sample_id"])]
         | {
             "selection_score": r.get("score"),
-            "group": r.get("group"),
-            "rank_in_group": r.get("rank_in_group"),
-            "keep_prob": r.get("keep_prob"),
-        }  # fmt: skip
+            **{k: r.get(k) for k in ("group", "rank_in_group", "keep_prob")},
+        }
         for r in selected
     ]
 

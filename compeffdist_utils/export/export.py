@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
 
+from compeffdist_utils.core.io import _umask as current_umask
 from compeffdist_utils.core.io import atomic_write_text
 from compeffdist_utils.export.dataset import DatasetContent, dataset_content, write_parquet
 from compeffdist_utils.export.dataset_card import dataset_card
@@ -45,12 +46,21 @@ def _into_place(target: Path, overwrite: bool, write: Callable[[Path], T]) -> T:
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
     try:
         made = write(tmp)
+        _readable_as_umask_allows(tmp)
         if target.exists():
             shutil.rmtree(target)
         tmp.rename(target)
         return made
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _readable_as_umask_allows(folder: Path) -> None:
+    """Give the folder and its files the modes any new file gets (mkdtemp and some writers make them 0700
+    and 0600), so that whoever the export is for can read it."""
+    mask = current_umask()
+    for path in [folder, *folder.rglob("*")]:
+        path.chmod((0o777 if path.is_dir() else 0o666) & ~mask)
 
 
 def write_dataset_folder(run: RunFolder, prov: Provenance, folder: Path) -> DatasetContent:

@@ -74,6 +74,10 @@ def benchmark_line(run: RunFolder) -> str:
     )
 
 
+def _num(value: Any) -> str:
+    return f"{value:.4g}" if isinstance(value, int | float) else "none"
+
+
 def recipe_lines(run: RunFolder, made: ModelExport) -> list[str]:
     params, t = run.params, made.training
     sel, tp = params.selection, params.training
@@ -84,7 +88,8 @@ def recipe_lines(run: RunFolder, made: ModelExport) -> list[str]:
         else "full fine-tuning"
     )
     return [
-        f"- Base model: `{made.base}`; {made.kind}; {made.n_params / 1e6:.1f} M parameters, saved as {made.dtype}",
+        f"- {model_note(made.base, 'Base model')}",
+        f"- {made.kind}; {made.n_params / 1e6:.1f} M parameters, saved as {made.dtype}",
         f"- {model_note(params.models.teacher.model, 'Teacher')}",
         f"- Data: stage 05's selection, {sel.method} selection by `{sel.score}` at budget {sel.budget:g} "
         f"(stratified `{sel.stratify}`, seed {sel.seed}): {t.get('n_records')} samples, "
@@ -94,7 +99,7 @@ def recipe_lines(run: RunFolder, made: ModelExport) -> list[str]:
         f"{tp.gradient_accumulation_steps} accumulation x {t.get('num_processes', 1)} process(es), "
         f"max_length {tp.max_length}, seed {tp.seed}; loss on the teacher's answer only (chat template)",
         f"- Ran {t.get('global_step')} steps ({t.get('epochs_done')} epochs, {t.get('train_tokens')} training "
-        f"tokens); final train loss {t.get('final_train_loss')}, eval loss {t.get('final_eval_loss')}",
+        f"tokens); final train loss {_num(t.get('final_train_loss'))}, eval loss {_num(t.get('final_eval_loss'))}",
     ]
 
 
