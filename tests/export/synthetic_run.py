@@ -13,6 +13,7 @@ from compeffdist_utils.core.io import write_json, write_jsonl
 from compeffdist_utils.data_efficiency.grid import selection_hash
 from compeffdist_utils.data_efficiency.points import GridPoint, grid_params, point_params
 from compeffdist_utils.difficulty_selection.selection import select_samples
+from compeffdist_utils.models import peft_quietly
 
 STAGES = ["00_environment_and_corpus", "01_attributes", "02_clustering", "03_instructions",
           "04_distillation_data", "05_difficulty_selection", "06_student_training", "07_evaluation",
@@ -126,10 +127,11 @@ def tiny_lora_student(root: Path, tokenizer: Any) -> tuple[Path, Any]:
     base_dir = root / "base"
     LlamaForCausalLM(config).save_pretrained(base_dir)
     tokenizer.save_pretrained(base_dir)
-    peft_model = get_peft_model(
-        LlamaForCausalLM.from_pretrained(base_dir),
-        LoraConfig(task_type="CAUSAL_LM", r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"]),
-    )
+    with peft_quietly():
+        peft_model = get_peft_model(
+            LlamaForCausalLM.from_pretrained(base_dir),
+            LoraConfig(task_type="CAUSAL_LM", r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"]),
+        )
     with torch.no_grad():
         for name, p in peft_model.named_parameters():
             if "lora_B" in name:
