@@ -1,5 +1,5 @@
 # The two commands of the README. Both set up .venv first (skipped when it is up to date).
-.PHONY: setup run test test-fast lint vllm-env
+.PHONY: setup run test test-fast lint vllm-env lab
 
 setup:
 	bash scripts/setup.sh
@@ -12,6 +12,11 @@ vllm-env:
 # The main job: the whole pipeline on the embedded default models and data -> reports/tiny/
 run: setup
 	.venv/bin/compeffdist run params/tiny.yaml
+
+# JupyterLab on the project with the kit's kernel, on 127.0.0.1: prints the port and a token made for this
+# start (`make lab PORT=8899` to choose the port). Ctrl-C stops it.
+lab: setup
+	.venv/bin/python -m compeffdist_utils.run.lab $(if $(PORT),--port $(PORT))
 
 # The test suite: unit tests, a real OpenAI-compatible server, and the nine real notebooks executed
 # end to end on tests/params/ci.yaml (about 10 minutes on 2 CPU cores after setup), plus a real vLLM server and a two-process training.

@@ -1,4 +1,4 @@
-"""The ``compeffdist`` command: run the pipeline, check params, list stages, fetch SentiBench."""
+"""The ``compeffdist`` command: run the pipeline, check params, list stages, export a run, fetch SentiBench."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ import yaml
 from compeffdist_utils.core.config import ParamsError, load_params, parse_set_overrides
 from compeffdist_utils.core.redaction import redact
 from compeffdist_utils.environment_and_corpus.corpus import check_corpus_counts
+from compeffdist_utils.export import export_run, summary_lines
 from compeffdist_utils.models import check_model_specs
 from compeffdist_utils.planning.context import Rates
 from compeffdist_utils.planning.plan import make_plan
@@ -84,6 +85,15 @@ def _cmd_fetch_sentibench(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_export(args: argparse.Namespace) -> int:
+    """Write a finished run's data (HF dataset folder) and distilled student (transformers folder) to share."""
+    result = export_run(
+        args.run_dir, args.out, dataset=not args.no_dataset, model=not args.no_model, overwrite=args.overwrite
+    )
+    print("\n".join(summary_lines(result)))
+    return 0
+
+
 def _cmd_cache(args: argparse.Namespace) -> int:
     """List or drop cached teacher answers of one stage or model, keeping the rest of the file."""
 
@@ -153,6 +163,18 @@ def build_parser() -> argparse.ArgumentParser:
     cache.add_argument("--model", help="drop: answers given by this teacher model")
     cache.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
     cache.set_defaults(func=_cmd_cache)
+
+    export = sub.add_parser(
+        "export", help="a finished run's dataset (Parquet + card) and student (transformers folder + card)"
+    )
+    export.add_argument("run_dir", help="the run folder, e.g. reports/tiny")
+    export.add_argument(
+        "--out", required=True, help="writes OUT/dataset/ and OUT/model/ (nothing is uploaded)"
+    )
+    export.add_argument("--overwrite", action="store_true", help="replace OUT/dataset/ and OUT/model/")
+    export.add_argument("--no-model", action="store_true", help="only the dataset")
+    export.add_argument("--no-dataset", action="store_true", help="only the model")
+    export.set_defaults(func=_cmd_export)
 
     fetch = sub.add_parser("fetch-sentibench", help="clone SentiBench (needs network and git)")
     fetch.add_argument("dest", nargs="?", default="data/Sentiment-Distillation")

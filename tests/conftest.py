@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from compeffdist_utils.core.config import Params, load_params
+from tests.ci_run import ci_run  # noqa: F401 - the session's CI pipeline run, shared by several modules
 
 ROOT = Path(__file__).resolve().parents[1]
 # Beside the checkout; $COMPEFFDIST_SENTIBENCH names it for a checkout elsewhere (e.g. a git worktree).

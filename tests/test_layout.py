@@ -16,7 +16,7 @@ LAYERS = [
     "core", "models", "sentibench", "stats", "teacher", "stage",
     "environment_and_corpus", "attributes", "clustering", "instructions", "distillation_data",
     "difficulty_selection", "student_training", "evaluation", "data_efficiency",
-    "planning", "run", "cli",
+    "planning", "run", "export", "cli",
 ]  # fmt: skip
 MAX_LINES = 420  # "~400"; the params schema (core/config.py) may stay one file
 SCHEMA = PKG / "core" / "config.py"

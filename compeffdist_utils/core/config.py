@@ -313,6 +313,11 @@ class TrainingParams(_Section):
     bf16: bool = False
     gradient_checkpointing: bool = Field(default=False, description="Less memory, more compute.")
     seed: int = 42
+    report_to: Literal["tensorboard", "none", "wandb", "mlflow"] = Field(
+        default="tensorboard",
+        description="Where the Trainer logs: TensorBoard event files in student/tensorboard/, nothing, or "
+        "wandb / mlflow (installed by the user). Not part of the weights' fingerprint.",
+    )
 
     @field_validator("max_steps")
     @classmethod

@@ -43,6 +43,7 @@ from compeffdist_utils.evaluation.evaluate import evaluate_model
 from compeffdist_utils.evaluation.heldout import write_heldout_loss
 from compeffdist_utils.models import load_causal_lm, resolve_dtype
 from compeffdist_utils.sentibench import load_for_run
+from compeffdist_utils.student_training.checkpoints import training_settings
 from compeffdist_utils.student_training.training import completed_run, train_student
 
 
@@ -54,7 +55,7 @@ def setup_fingerprint(
     ev = gparams.evaluation.model_dump(mode="json")
     for irrelevant in ("models", "batch_size"):
         ev.pop(irrelevant, None)
-    training = gparams.training.model_dump(mode="json")
+    training = training_settings(gparams)
     training.pop("seed")
     meta = {
         "code": code_hash(["data_efficiency.grid"]),

@@ -1,6 +1,7 @@
 """Open a page in headless Chromium: which images really loaded, and a screenshot of its top.
 
-Used for the run's ``report.png`` and by the test that checks ``report.html`` in a real browser. It
+Used for the run's ``report.png``, by the test that checks ``report.html`` in a real browser and by the
+one that runs notebook 02 in JupyterLab (:func:`open_page` gives them a tab to drive). It
 speaks the Chrome DevTools Protocol over ``--remote-debugging-pipe`` (JSON messages separated by NUL on
 file descriptors 3 and 4), so it needs no driver, no websocket library and no free port.
 """
@@ -8,6 +9,7 @@ file descriptors 3 and 4), so it needs no driver, no websocket library and no fr
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import os
 import select
@@ -15,6 +17,7 @@ import shutil
 import subprocess
 import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -120,6 +123,65 @@ class _Pipe:
             os.close(self._r)
 
 
+class Page:
+    """One tab of a headless Chromium: navigate, evaluate JavaScript, wait for a condition, screenshot."""
+
+    def __init__(self, pipe: _Pipe, session: str):
+        self._pipe = pipe
+        self._session = session
+
+    def navigate(self, url: str) -> None:
+        self._pipe.call("Page.navigate", {"url": url}, self._session)
+
+    def evaluate(self, expression: str, await_promise: bool = False, timeout: float = 60.0) -> Any:
+        """The value of ``expression`` in the page (JSON-able values only); a thrown error is a BrowserError."""
+        res = self._pipe.call(
+            "Runtime.evaluate",
+            {"expression": expression, "returnByValue": True, "awaitPromise": await_promise},
+            self._session,
+            timeout=timeout,
+        )
+        if "exceptionDetails" in res:
+            details = res["exceptionDetails"]
+            text = details.get("exception", {}).get("description") or details.get("text")
+            raise BrowserError(f"the page threw: {text}")
+        return res.get("result", {}).get("value")
+
+    def wait_for(self, expression: str, timeout: float, what: str, poll: float = 0.5) -> Any:
+        """Poll ``expression`` until it is truthy and return it; after ``timeout`` s, an error naming ``what``."""
+        deadline = time.time() + timeout
+        while True:
+            value = self.evaluate(expression)
+            if value:
+                return value
+            if time.time() > deadline:
+                raise BrowserError(f"{what}: not seen within {timeout:.0f} s")
+            time.sleep(poll)
+
+    def screenshot(self, path: Path) -> Path:
+        data = self._pipe.call("Page.captureScreenshot", {"format": "png"}, self._session)["data"]
+        path.write_bytes(base64.b64decode(data))
+        return path
+
+
+@contextlib.contextmanager
+def open_page(width: int = 1280, height: int = 1100, binary: str | None = None) -> Iterator[Page]:
+    """A blank tab of a fresh headless Chromium (its own throw-away profile), closed on exit."""
+    binary = binary or find_chromium()
+    if binary is None:
+        raise BrowserError(f"no Chromium found (looked for {', '.join(CHROMIUM_NAMES)} and ${CHROMIUM_ENV})")
+    with tempfile.TemporaryDirectory(prefix="cdk-chromium-") as profile:
+        pipe = _Pipe(binary, profile)
+        try:
+            target = pipe.call("Target.createTarget", {"url": "about:blank"})["targetId"]
+            session = pipe.call("Target.attachToTarget", {"targetId": target, "flatten": True})["sessionId"]
+            pipe.call("Emulation.setDeviceMetricsOverride",
+                      {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": False}, session)  # fmt: skip
+            yield Page(pipe, session)
+        finally:
+            pipe.close()
+
+
 def check_page(
     html_path: Path,
     screenshot: Path | None = None,
@@ -129,37 +191,17 @@ def check_page(
     binary: str | None = None,
 ) -> PageCheck:
     """Load ``html_path`` from disk, wait for its load event, list its images, optionally screenshot the top."""
-    binary = binary or find_chromium()
-    if binary is None:
-        raise BrowserError(f"no Chromium found (looked for {', '.join(CHROMIUM_NAMES)} and ${CHROMIUM_ENV})")
     t0 = time.time()
-    with tempfile.TemporaryDirectory(prefix="cdk-chromium-") as profile:
-        pipe = _Pipe(binary, profile)
-        try:
-            target = pipe.call("Target.createTarget", {"url": "about:blank"})["targetId"]
-            session = pipe.call("Target.attachToTarget", {"targetId": target, "flatten": True})["sessionId"]
-            pipe.call("Emulation.setDeviceMetricsOverride",
-                      {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": False}, session)  # fmt: skip
-            pipe.call("Page.navigate", {"url": Path(html_path).resolve().as_uri()}, session)
-            deadline = time.time() + timeout
-            while True:  # the load event has fired when readyState is "complete": every image is decoded
-                state = pipe.call("Runtime.evaluate", {"expression": "document.readyState"}, session)
-                if state.get("result", {}).get("value") == "complete":
-                    break
-                if time.time() > deadline:
-                    raise BrowserError(f"{html_path} did not finish loading within {timeout:.0f} s")
-                time.sleep(0.2)
-            res = pipe.call("Runtime.evaluate", {"expression": _IMAGES_JS, "returnByValue": True}, session)
-            page = json.loads(res["result"]["value"])
-            shot = None
-            if screenshot is not None:
-                data = pipe.call("Page.captureScreenshot", {"format": "png"}, session)["data"]
-                screenshot.write_bytes(base64.b64decode(data))
-                shot = screenshot
-        finally:
-            pipe.close()
-    broken = [i for i in page["images"] if not i["complete"] or i["width"] <= 0]
-    return PageCheck(page["images"], page["height"], page["title"], shot, round(time.time() - t0, 2), broken)
+    with open_page(width, height, binary) as page:
+        page.navigate(Path(html_path).resolve().as_uri())
+        # The load event has fired when readyState is "complete": every image is decoded.
+        page.wait_for('document.readyState === "complete"', timeout, f"{html_path} finishing loading", 0.2)
+        found = json.loads(page.evaluate(_IMAGES_JS))
+        shot = page.screenshot(screenshot) if screenshot is not None else None
+    broken = [i for i in found["images"] if not i["complete"] or i["width"] <= 0]
+    return PageCheck(
+        found["images"], found["height"], found["title"], shot, round(time.time() - t0, 2), broken
+    )
 
 
 def screenshot_report(report: Path, out: Path | None = None) -> Path | None:

@@ -22,13 +22,19 @@ log = logging.getLogger(__name__)
 FINGERPRINT_FILE = "fingerprint.json"
 
 
+def training_settings(params: Params) -> dict[str, Any]:
+    """``params.training`` without ``report_to``: where the Trainer logs does not change the weights, so
+    switching TensorBoard on or off reuses a finished training."""
+    return params.training.model_dump(mode="json", exclude={"report_to"})
+
+
 def fingerprint(records: Sequence[dict[str, Any]], params: Params) -> str:
     """What decides the trained weights: data, student spec, dtype and training settings."""
     h = hashlib.sha256()
     meta = {
         "student": params.models.student,
         "dtype": params.models.dtype,
-        "training": params.training.model_dump(mode="json"),
+        "training": training_settings(params),
     }
     h.update(json.dumps(meta, sort_keys=True).encode())
     for rec in records:

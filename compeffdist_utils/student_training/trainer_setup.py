@@ -1,9 +1,11 @@
 """Stage 06's trainer setup: the ``TrainingArguments`` from ``params.training``, the LoRA adapter (or full
-fine-tuning), the callback that writes ``train_log.jsonl``, and the saved adapter's base name.
+fine-tuning), the callback that writes ``train_log.jsonl``, where the Trainer reports (``training.report_to``:
+TensorBoard event files in ``student/tensorboard/`` by default) and the saved adapter's base name.
 """
 
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -50,6 +52,36 @@ def log_callback_class() -> type[TrainerCallback]:
     return TrainLogCallback
 
 
+TENSORBOARD_DIR = "tensorboard"  # beside model/ and train_log.jsonl in the training's output folder
+# training.report_to -> the package it needs (importable name, pip name)
+REPORT_PACKAGES = {"tensorboard": ("tensorboard", "tensorboard"), "wandb": ("wandb", "wandb"),
+                   "mlflow": ("mlflow", "mlflow")}  # fmt: skip
+
+
+def check_report_to(tp: TrainingParams) -> None:
+    """Fail before any model is loaded when ``training.report_to`` names a package that is not installed."""
+    if tp.report_to == "none":
+        return
+    module, dist = REPORT_PACKAGES[tp.report_to]
+    if importlib.util.find_spec(module) is None:
+        raise ValueError(
+            f"training.report_to is {tp.report_to!r} but the package {dist!r} is not installed in this "
+            f"environment: `.venv/bin/pip install {dist}`, or set training.report_to to tensorboard or none"
+        )
+
+
+def report_callbacks(tp: TrainingParams, out_dir: Path) -> list[TrainerCallback]:
+    """The TensorBoard callback writing into ``<out_dir>/tensorboard/`` (not the checkpoints' folder, which a
+    fresh start deletes); wandb and mlflow go through ``TrainingArguments.report_to`` instead."""
+    if tp.report_to != "tensorboard":
+        return []
+    from transformers.integrations import TensorBoardCallback  # deferred: heavy, only when training
+
+    callback = TensorBoardCallback()
+    callback.logging_dir = str(out_dir / TENSORBOARD_DIR)  # read at train begin (transformers 5.x)
+    return [callback]
+
+
 def training_arguments(tp: TrainingParams, ckpt_dir: Path, has_eval: bool, device: str) -> Any:
     """TrainingArguments carrying the method's optimiser/schedule settings from ``params.training``."""
     from transformers import TrainingArguments  # deferred: heavy, only when training
@@ -82,7 +114,7 @@ def training_arguments(tp: TrainingParams, ckpt_dir: Path, has_eval: bool, devic
         seed=tp.seed,
         data_seed=tp.seed,
         use_cpu=device == "cpu",
-        report_to="none",
+        report_to=[tp.report_to] if tp.report_to in ("wandb", "mlflow") else "none",  # tensorboard: ours
         remove_unused_columns=False,
         label_names=["labels"],
         include_num_input_tokens_seen="all",

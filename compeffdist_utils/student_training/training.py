@@ -13,7 +13,9 @@ its learning curve :mod:`.plots`'.
 
 Files written under the output folder (``student/`` in a run): ``model/`` (adapter or full model plus
 tokenizer, reload with ``models.load_causal_lm(str(folder), params)``, which handles both kinds),
-``train_log.jsonl`` {step, epoch, loss, eval_loss, learning_rate}, ``checkpoints/`` and ``summary.json``.
+``train_log.jsonl`` {step, epoch, loss, eval_loss, learning_rate}, ``checkpoints/``, ``summary.json`` and,
+with ``training.report_to: tensorboard`` (the default), TensorBoard event files in ``tensorboard/``
+(``tensorboard --logdir reports/<run>/student/tensorboard``).
 An interrupted training resumes from its last checkpoint when rerun with the same params and data; a
 change of params or data starts afresh (the old checkpoints are deleted, with a log message).
 
@@ -40,6 +42,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import shutil
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
@@ -64,9 +67,12 @@ from compeffdist_utils.student_training.sft_data import (
     tokenize_records,
 )
 from compeffdist_utils.student_training.trainer_setup import (
+    TENSORBOARD_DIR,
+    check_report_to,
     count_params,
     log_callback_class,
     name_base_by_spec,
+    report_callbacks,
     training_arguments,
     wrap_model,
 )
@@ -194,6 +200,7 @@ def train_student(
     model_dir, log_path = out / "model", out / LOG_FILE
     if resume and (done := completed_run(records, params, out)) is not None:
         return done
+    check_report_to(tp)
 
     train_recs, eval_recs = split_train_eval(records, tp.eval_fraction, tp.seed)
     set_seed(tp.seed)
@@ -210,8 +217,9 @@ def train_student(
     resume_from = prepare_checkpoints(
         out / "checkpoints", fp, resume, args.process_index == 0, args.world_size
     )
-    if resume_from is None and args.process_index == 0:
+    if resume_from is None and args.process_index == 0:  # a fresh start: no curve of an earlier training
         log_path.unlink(missing_ok=True)
+        shutil.rmtree(out / TENSORBOARD_DIR, ignore_errors=True)
 
     trainer = Trainer(
         model=model,
@@ -220,7 +228,7 @@ def train_student(
         train_dataset=data.train,
         eval_dataset=data.eval or None,
         processing_class=tokenizer,
-        callbacks=[log_callback_class()(log_path), *callbacks],
+        callbacks=[log_callback_class()(log_path), *report_callbacks(tp, out), *callbacks],
     )
     t0 = time.time()
     trainer.train(resume_from_checkpoint=resume_from)

