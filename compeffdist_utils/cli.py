@@ -11,6 +11,7 @@ import yaml
 
 from compeffdist_utils.core.config import ParamsError, load_params, parse_set_overrides
 from compeffdist_utils.core.redaction import redact
+from compeffdist_utils.core.versions import version_line
 from compeffdist_utils.models import check_model_specs
 from compeffdist_utils.planning.context import Rates
 from compeffdist_utils.planning.plan import make_plan
@@ -61,6 +62,7 @@ def _cmd_validate(args: argparse.Namespace) -> int:
             f"model specs in {args.params} that cannot be loaded:\n  - " + "\n  - ".join(problems)
         )
     print(yaml.safe_dump(params.model_dump(mode="json"), sort_keys=False))
+    print(f"# {version_line()}")  # a YAML comment: the output stays valid YAML
     return 0
 
 

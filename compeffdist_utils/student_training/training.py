@@ -197,10 +197,13 @@ def train_student(
 
     train_recs, eval_recs = split_train_eval(records, tp.eval_fraction, tp.seed)
     set_seed(tp.seed)
-    if base is None:  # dtype auto trains fp32 weights (bf16 training is training.bf16)
-        base = load_causal_lm(
-            params.models.student, params, dtype=resolve_dtype(params.models.dtype, training=True)
+    if base is None:  # fp32 weights unless training.weights_dtype says bf16 (bf16 compute is training.bf16)
+        dtype = (
+            "bfloat16"
+            if tp.weights_dtype == "bfloat16"
+            else resolve_dtype(params.models.dtype, training=True)
         )
+        base = load_causal_lm(params.models.student, params, dtype=dtype)
     model, tokenizer = base
     data = tokenize_for_training(train_recs, eval_recs, tokenizer, tp)
     model = wrap_model(model, params)
