@@ -12,7 +12,8 @@ Measures, each in its own section (warm-up first, CUDA synchronised, peak memory
 The default shape is Llama-3.2-3B's (random weights from a config: timing only, no download); ``--model
 PATH`` loads a real folder instead. Texts are made of a synthetic word-level tokenizer's words, so
 token counts are exact. FLOPs: a forward pass costs 2 x (matmul parameters) per token plus attention
-(2 x layers x context x hidden per token, causal), a training step 3x the forward (LoRA: 2x, no weight
+(4 x layers x attended context x heads x head size per token; the attended context is half the
+length in a causal prefill), a training step 3x the forward (LoRA: 2x, no weight
 gradients for the frozen base), and the LM head only where logits are computed. Achieved TFLOP/s are
 compared with the device's bf16 dense peak from :data:`PEAK_TFLOPS` (or ``--peak-tflops``).
 
@@ -122,8 +123,9 @@ def flops(model: Any, tokens: int, ctx: float, head_rows: int, mult: float = 1.0
     """FLOPs of ``tokens`` forward tokens at mean context ``ctx`` with ``head_rows`` LM-head rows, times ``mult``."""
     body, head = matmul_params(model)
     cfg = model.config
+    # QK^T and AV: 2 x 2 FLOPs per attended position and attention dimension, per layer
     attn = (
-        2
+        4
         * cfg.num_hidden_layers
         * ctx
         * cfg.num_attention_heads
