@@ -35,7 +35,7 @@ BatchSize = int | Literal["auto"]
 Job = Literal["score", "prefill", "generate"]
 T = TypeVar("T")
 
-MAX_AUTO_BATCH = 256  # beyond this a GPU is compute-bound anyway (issue 23: prefill peaked at 128)
+MAX_AUTO_BATCH = 128  # issue 23 on an H200: prefill reached 40% of peak at 128, 37% at 256 (more padding)
 CUDA_SHARE = 0.8  # of the free device memory a batch may use
 CPU_SHARE = 0.25  # of the available RAM: the CPU also runs the kernel, the tokenizer and the OS
 LOGIT_BYTES = 4  # logits are read in fp32 (scoring upcasts them; generation's scores are fp32)
@@ -110,6 +110,16 @@ def bytes_per_token(
     layers over prompt + new tokens and one step's fp32 logits per sequence.
     """
     cfg = config.get_text_config() if hasattr(config, "get_text_config") else config
+    missing = [
+        k
+        for k in ("hidden_size", "num_attention_heads", "num_hidden_layers", "vocab_size")
+        if not hasattr(cfg, k)
+    ]
+    if missing:
+        raise ValueError(
+            f"batch_size: auto estimates memory from the model's config, which lacks {missing} "
+            f"({type(cfg).__name__}); set a number instead"
+        )
     hidden = cfg.hidden_size
     heads = cfg.num_attention_heads
     kv_heads = getattr(cfg, "num_key_value_heads", None) or heads

@@ -77,7 +77,7 @@ def test_generation_counts_the_kv_cache_of_the_new_tokens():
 
 
 def test_oom_backs_off_and_later_batches_stay_small(monkeypatch):
-    monkeypatch.setattr(batching, "available_bytes", lambda device: 2**40)  # the estimate allows 256
+    monkeypatch.setattr(batching, "available_bytes", lambda device: 2**40)  # the estimate allows MAX_AUTO_BATCH
 
     def forward(batch: list[int]) -> list[int]:
         if len(batch) > 5:
@@ -109,6 +109,13 @@ def test_other_errors_and_fixed_sizes_do_not_back_off(monkeypatch):
 
     with pytest.raises(torch.OutOfMemoryError):  # a fixed size is what the user asked for: no silent change
         list(Batcher(4, FakeModel(), "prefill").run([0, 1], [5, 5], oom))
+
+
+def test_a_config_without_the_shape_is_a_clear_error():
+    with pytest.raises(ValueError, match=r"lacks \['num_hidden_layers'\].*set a number"):
+        bytes_per_token(
+            SimpleNamespace(hidden_size=8, num_attention_heads=2, vocab_size=10), 4, "score", 10, "cpu"
+        )
 
 
 def test_cpu_allocator_failures_count_as_oom():
