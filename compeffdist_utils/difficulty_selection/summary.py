@@ -121,5 +121,5 @@ def stage_notes(
         "expected_selected": summary["expected"],
         "groups_kept": f"{summary['n_groups_selected']}/{summary['n_groups']}",
         "spearman_rank_vs": {k: (None if math.isnan(v) else round(v, 3)) for k, v in corr["rank"].items()},
-        "batch_sizes": {k: r["line"] for k, r in batch_reports().items() if k.split()[0] == "score"},
+        "batch_sizes": {k: r["line"] for k, r in batch_reports().items()},
     }

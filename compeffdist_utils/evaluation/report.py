@@ -164,5 +164,5 @@ def stage_notes(
         "overall": overall,
         "parse_failures": int(results["parse_failures"].sum()) if not results.empty else 0,
         "truncated_prompts": int(results["truncated_prompts"].sum()) if not results.empty else 0,
-        "batch_sizes": {k: r["line"] for k, r in batch_reports().items() if k.split()[0] != "score"},
+        "batch_sizes": {k: r["line"] for k, r in batch_reports().items()},
     }

@@ -69,6 +69,23 @@ def test_auto_fills_the_budget_and_fits_more_short_sequences(monkeypatch):
     assert batch_reports()["score FakeModel"]["setting"] == "auto" and b.report.token_budget > 0
 
 
+def test_stage_records_carry_the_picked_sizes(monkeypatch):
+    import pandas as pd
+
+    from compeffdist_utils.difficulty_selection import summary
+    from compeffdist_utils.evaluation import report
+
+    monkeypatch.setattr(batching, "available_bytes", lambda device: 64 * 2**30)
+    list(Batcher("auto", FakeModel(), "prefill").run(list(range(20)), [300] * 20, lambda x: None))
+    sel = {"n_selected": 0, "expected": 0, "n_groups_selected": 0, "n_groups": 0}
+    notes05 = summary.stage_notes(params_from_dict({}), [], [], [], 0.0, sel, pd.DataFrame({"rank": {}}))
+    line = notes05["batch_sizes"]["prefill FakeModel"]
+    assert line.startswith("prefill: batch_size auto on cpu, budget ") and "20 in all" in line
+    bench = SimpleNamespace(fallback=False, note="", datasets=[])
+    notes07 = report.stage_notes(bench, pd.DataFrame(), {}, pd.DataFrame())
+    assert notes07["batch_sizes"]["prefill FakeModel"] == line
+
+
 def test_generation_counts_the_kv_cache_of_the_new_tokens():
     cfg = FakeModel().config
     assert bytes_per_token(cfg, 2, "generate", 200, "cuda", new_tokens=300) > bytes_per_token(
@@ -77,7 +94,9 @@ def test_generation_counts_the_kv_cache_of_the_new_tokens():
 
 
 def test_oom_backs_off_and_later_batches_stay_small(monkeypatch):
-    monkeypatch.setattr(batching, "available_bytes", lambda device: 2**40)  # the estimate allows MAX_AUTO_BATCH
+    monkeypatch.setattr(
+        batching, "available_bytes", lambda device: 2**40
+    )  # the estimate allows MAX_AUTO_BATCH
 
     def forward(batch: list[int]) -> list[int]:
         if len(batch) > 5:
