@@ -30,9 +30,10 @@ process was killed resumes from its last complete checkpoint when relaunched wit
 relaunching with another number of processes is refused (other samples would be skipped).
 
 On one GPU or CPU: ``python -m compeffdist_utils.student_training.training --params params/tiny.yaml``. Full fine-tuning of
-a 3-4B student does not fit plain data parallelism on small GPUs; add an FSDP accelerate config
-(``accelerate config``, then ``accelerate launch --config_file fsdp.yaml -m compeffdist_utils.student_training.training
-...``). Afterwards notebook 06 finds the finished run (same params, same data) and only reports on it.
+a 3-4B student does not fit plain data parallelism on small GPUs; the shipped FSDP config shards it over
+2 x 40 GB (``accelerate launch --config_file configs/accelerate/fsdp_2x40gb.yaml -m
+compeffdist_utils.student_training.training ...``, the full command in the README, *Paper scale*).
+Afterwards notebook 06 finds the finished run (same params, same data) and only reports on it.
 """
 
 from __future__ import annotations
