@@ -11,12 +11,14 @@ import yaml
 
 from compeffdist_utils.core.config import ParamsError, load_params, parse_set_overrides
 from compeffdist_utils.core.redaction import redact
+from compeffdist_utils.core.versions import version_line
 from compeffdist_utils.environment_and_corpus.corpus import check_corpus_counts
 from compeffdist_utils.export import export_run, summary_lines
 from compeffdist_utils.models import check_model_specs
 from compeffdist_utils.planning.context import Rates
 from compeffdist_utils.planning.plan import make_plan
 from compeffdist_utils.planning.report import format_plan
+from compeffdist_utils.planning.throughput import format_hours, load_throughput, stage_hours
 from compeffdist_utils.run.interrupts import interrupt_name
 from compeffdist_utils.run.runner import (
     RunError,
@@ -57,7 +59,12 @@ def _cmd_plan(args: argparse.Namespace) -> int:
     )
     run_dir = Path(args.run_dir).resolve() if args.run_dir else params.run_dir(root)
     plan = make_plan(params, root, run_dir, names, rates)
+    measured = load_throughput(args.throughput, args.gpu)
+    if measured is not None:
+        plan["gpu_hours"] = stage_hours(plan, params, measured)
     print(json.dumps(plan, indent=1) if args.json else format_plan(plan))
+    if measured is not None and not args.json:
+        print("\n" + format_hours(plan["gpu_hours"], measured, params.training.method))
     return 0
 
 
@@ -68,6 +75,7 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     if problems:
         raise ParamsError(f"{args.params} cannot run as it is:\n  - " + "\n  - ".join(problems))
     print(yaml.safe_dump(params.model_dump(mode="json"), sort_keys=False))
+    print(f"# {version_line()}")  # a YAML comment: the output stays valid YAML
     return 0
 
 
@@ -146,6 +154,10 @@ def build_parser() -> argparse.ArgumentParser:
     plan.add_argument("--price-out", type=float, metavar="USD_PER_1M", help="USD per 1M completion tokens")
     plan.add_argument("--teacher-tokens-per-s", type=float, metavar="N", help="generated teacher tokens/s")
     plan.add_argument("--student-tokens-per-s", type=float, metavar="N", help="student forward tokens/s")
+    plan.add_argument(
+        "--throughput", metavar="FILE", help="benchmarks/bench_gpu.py's JSON: hours per stage 05-08"
+    )
+    plan.add_argument("--gpu", metavar="NAME", help="measured preset instead of --throughput: h200")
     plan.add_argument("--json", action="store_true", help="print the plan as JSON")
     plan.set_defaults(func=_cmd_plan)
 

@@ -39,6 +39,8 @@ class ParamsError(ValueError):
 
 
 Count = Annotated[int, Field(ge=0)]
+# Sequences per batch, or "auto": as many as fit the device's memory (compeffdist_utils/models/batching.py).
+BatchSize = Annotated[int, Field(ge=1)] | Literal["auto"]
 
 
 def _count_or_all(v: Any) -> int | str:
@@ -86,7 +88,9 @@ class TeacherParams(_Section):
     max_failed_fraction: float = Field(
         default=0.2, ge=0, le=1, description="A teacher step with more failed requests or answers fails."
     )
-    batch_size: int = Field(default=8, ge=1, description="hf backend: prompts per generate() call.")
+    batch_size: BatchSize = Field(
+        default=8, description="hf backend: prompts per generate() call, or 'auto' (fill the device)."
+    )
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = "float32"
     device: str = "auto"
 
@@ -265,7 +269,9 @@ class DifficultyParams(_Section):
     scorer: str | None = Field(default=None, description="Causal LM spec; None = the student.")
     _pruned_scorer = field_validator("scorer", mode="before")(normalise_spec)
     dtype: Literal["auto", "float32", "bfloat16"] = "float32"
-    batch_size: int = Field(default=8, ge=1)
+    batch_size: BatchSize = Field(
+        default=8, description="Samples per forward pass, or 'auto' (fill the device)."
+    )
     max_length: int = Field(default=1024, ge=8)
     nucleus_p: float = Field(default=0.95, gt=0.0, le=1.0)
     include_rank0: bool = False
@@ -311,6 +317,12 @@ class TrainingParams(_Section):
     save_steps: int = Field(default=50, ge=1)
     save_total_limit: int = Field(default=2, ge=1, description="Checkpoints kept in student/checkpoints/.")
     bf16: bool = False
+    weights_dtype: Literal["float32", "bfloat16"] = Field(
+        default="float32",
+        description="dtype of the trained weights (and so of AdamW's state): bfloat16 halves their memory, "
+        "but an update below 1/256 of a weight is rounded away (lr 5e-5 on weights ~0.02 is), so keep "
+        "float32 unless memory forces it; training.bf16 is the autocast of the computation.",
+    )
     gradient_checkpointing: bool = Field(default=False, description="Less memory, more compute.")
     seed: int = 42
     report_to: Literal["tensorboard", "none", "wandb", "mlflow"] = Field(
@@ -353,7 +365,7 @@ class EvaluationParams(_Section):
         default_factory=lambda: {"base_student": "student", "distilled_student": "distilled"},
         description="name -> spec; 'student', 'teacher' and 'distilled' refer to this run's models.",
     )
-    batch_size: int = Field(default=8, ge=1)
+    batch_size: BatchSize = Field(default=8, description="Prompts per batch, or 'auto' (fill the device).")
     max_new_tokens: int = Field(default=150, ge=1)
     max_new_tokens_opener: int = Field(default=300, ge=1)
     max_prompt_tokens: int | None = Field(

@@ -29,6 +29,7 @@ from compeffdist_utils.difficulty_selection.scoring import (
     unconditional_prefix,
 )
 from compeffdist_utils.models import load_causal_lm, resolve_alias
+from compeffdist_utils.models.batching import Batcher
 
 CACHE_VERSION = 1
 
@@ -144,13 +145,17 @@ def score_dataset(
                 raise ValueError(f"{len(empty)} output(s) tokenise to nothing, e.g. {text_of[empty[0]][1]!r}")
             windows = [fit_to_window(x, y, settings.max_length) for x, y in pairs]
             full_len = [len(y) for _, y in pairs]
-            order = sorted(range(len(todo)), key=lambda i: -(len(windows[i][0]) + len(windows[i][1])))
+            widths = [len(x) + len(y) for x, y in windows]
+            order = sorted(range(len(todo)), key=lambda i: -widths[i])
             bar = tqdm(total=len(todo), desc="difficulty scores", unit="sample", disable=not progress)
-            for i in range(0, len(order), settings.batch_size):
-                batch = order[i : i + settings.batch_size]
-                raws = score_encoded(
-                    model, tokenizer, [windows[j] for j in batch], settings, [full_len[j] for j in batch]
-                )
+            batcher = Batcher(settings.batch_size, model, "score")
+            for batch, raws in batcher.run(
+                order,
+                widths,
+                lambda b: score_encoded(
+                    model, tokenizer, [windows[j] for j in b], settings, [full_len[j] for j in b]
+                ),
+            ):
                 new = {todo[j]: raw for j, raw in zip(batch, raws, strict=True)}
                 found.update(new)
                 if cache:

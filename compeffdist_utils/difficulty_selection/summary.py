@@ -15,6 +15,7 @@ from compeffdist_utils.core.config import DifficultyParams, Params
 from compeffdist_utils.difficulty_selection.dataset_scores import score_dataset
 from compeffdist_utils.difficulty_selection.scoring import token_breakdown
 from compeffdist_utils.difficulty_selection.selection import SCORE_KEYS
+from compeffdist_utils.models.batching import batch_reports
 
 SCORE_CACHE_FILE = "difficulty_scores.sqlite"  # in the cache folder (``cache_dir``), shared by runs
 
@@ -108,7 +109,8 @@ def stage_notes(
     corr: pd.DataFrame,
 ) -> dict[str, Any]:
     """The notes of stage 05's record: what was scored by whom and how fast, what was kept, and how the
-    rank score correlates with the baselines (Spearman)."""
+    rank score correlates with the baselines (Spearman), and the batch sizes scoring used
+    (``difficulty.batch_size: auto`` picks them; empty when every score came from the cache)."""
     return {
         "n_records": len(records),
         "n_skipped": len(skipped),
@@ -119,4 +121,5 @@ def stage_notes(
         "expected_selected": summary["expected"],
         "groups_kept": f"{summary['n_groups_selected']}/{summary['n_groups']}",
         "spearman_rank_vs": {k: (None if math.isnan(v) else round(v, 3)) for k, v in corr["rank"].items()},
+        "batch_sizes": {k: r["line"] for k, r in batch_reports().items()},
     }

@@ -7,7 +7,8 @@
 - Extraction (ATSA/ACSA/ASQP/OpeNER): greedy generation (``max_new_tokens``, OpeNER its own limit),
   stopped early at a blank line or the next ``Sentence:`` (the answer is parsed by :mod:`.parsing`).
 
-Prompts are batched by similar token length (longest first), so little compute goes to padding.
+Prompts are batched by similar token length (longest first), so little compute goes to padding; a batch
+holds ``batch_size`` prompts, or with ``auto`` as many as fit the device (:mod:`compeffdist_utils.models.batching`).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from compeffdist_utils.core.progress import tqdm
+from compeffdist_utils.models.batching import Batcher, BatchSize
 
 STOP_STRINGS = ("\n\n", "\nSentence:")
 
@@ -53,11 +55,10 @@ def _left_padding(tokenizer: Any) -> Iterator[None]:
         tokenizer.padding_side = old
 
 
-def _length_batches(tokenizer: Any, texts: Sequence[str], batch_size: int) -> list[list[int]]:
-    """Index batches of similar token length (longest first), so little compute goes to padding."""
+def _by_length(tokenizer: Any, texts: Sequence[str]) -> tuple[list[int], list[int]]:
+    """(indices longest first, token lengths): batches of similar length, so little compute goes to padding."""
     lengths = [len(ids) for ids in tokenizer(list(texts), add_special_tokens=True)["input_ids"]]
-    order = sorted(range(len(texts)), key=lambda i: -lengths[i])
-    return [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
+    return sorted(range(len(texts)), key=lambda i: -lengths[i]), lengths
 
 
 def classify(
@@ -65,7 +66,7 @@ def classify(
     tokenizer: Any,
     texts: Sequence[str],
     token_ids: Sequence[int],
-    batch_size: int = 8,
+    batch_size: BatchSize = 8,
     progress: bool = False,
     desc: str = "classify",
 ) -> tuple[list[int], list[list[float]]]:
@@ -76,17 +77,22 @@ def classify(
     preds: list[int] = [0] * len(texts)
     scores: list[list[float]] = [[] for _ in texts]
     cols = torch.tensor(list(token_ids), device=device)
+
+    def label_logits(idx: list[int]) -> Any:
+        enc = tokenizer([texts[i] for i in idx], return_tensors="pt", padding=True).to(device)
+        position_ids = (enc["attention_mask"].cumsum(-1) - 1).clamp(min=0)
+        out = model(**enc, position_ids=position_ids, logits_to_keep=1, use_cache=False)
+        return out.logits[:, -1, :].index_select(-1, cols).float().cpu()
+
+    order, lengths = _by_length(tokenizer, texts)
+    bar = tqdm(total=len(texts), desc=desc, disable=not progress, leave=False)
     with _left_padding(tokenizer), torch.inference_mode():
-        for idx in tqdm(
-            _length_batches(tokenizer, texts, batch_size), desc=desc, disable=not progress, leave=False
-        ):
-            enc = tokenizer([texts[i] for i in idx], return_tensors="pt", padding=True).to(device)
-            position_ids = (enc["attention_mask"].cumsum(-1) - 1).clamp(min=0)
-            out = model(**enc, position_ids=position_ids, logits_to_keep=1, use_cache=False)
-            logits = out.logits[:, -1, :].index_select(-1, cols).float().cpu()
+        for idx, logits in Batcher(batch_size, model, "prefill").run(order, lengths, label_logits):
             for row, i in enumerate(idx):
                 preds[i] = int(logits[row].argmax())
                 scores[i] = [round(float(x), 4) for x in logits[row]]
+            bar.update(len(idx))
+    bar.close()
     return preds, scores
 
 
@@ -95,7 +101,7 @@ def generate(
     tokenizer: Any,
     texts: Sequence[str],
     max_new_tokens: int,
-    batch_size: int = 8,
+    batch_size: BatchSize = 8,
     progress: bool = False,
     desc: str = "generate",
 ) -> list[str]:
@@ -112,15 +118,21 @@ def generate(
         stop_strings=list(STOP_STRINGS),
     )
     out_texts = [""] * len(texts)
+
+    def continuations(idx: list[int]) -> list[str]:
+        enc = tokenizer([texts[i] for i in idx], return_tensors="pt", padding=True).to(device)
+        seqs = model.generate(**enc, generation_config=config, tokenizer=tokenizer)
+        return tokenizer.batch_decode(seqs[:, enc["input_ids"].shape[1] :], skip_special_tokens=True)
+
+    order, lengths = _by_length(tokenizer, texts)
+    batcher = Batcher(batch_size, model, "generate", new_tokens=max_new_tokens)
+    bar = tqdm(total=len(texts), desc=desc, disable=not progress, leave=False)
     with _left_padding(tokenizer), torch.inference_mode():
-        for idx in tqdm(
-            _length_batches(tokenizer, texts, batch_size), desc=desc, disable=not progress, leave=False
-        ):
-            enc = tokenizer([texts[i] for i in idx], return_tensors="pt", padding=True).to(device)
-            seqs = model.generate(**enc, generation_config=config, tokenizer=tokenizer)
-            new = tokenizer.batch_decode(seqs[:, enc["input_ids"].shape[1] :], skip_special_tokens=True)
+        for idx, new in batcher.run(order, lengths, continuations):
             for i, text in zip(idx, new, strict=True):
                 out_texts[i] = cut_at_stop(text)
+            bar.update(len(idx))
+    bar.close()
     return out_texts
 
 

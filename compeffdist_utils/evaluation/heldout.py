@@ -20,13 +20,14 @@ from typing import Any
 
 from compeffdist_utils.core.io import write_jsonl
 from compeffdist_utils.distillation_data.heldout_split import read_heldout
+from compeffdist_utils.models.batching import Batcher, BatchSize
 from compeffdist_utils.sentibench.metrics import normalise_label, normalise_tuple
 from compeffdist_utils.stats.uncertainty import Stats, loss_stats, rate_stats
 from compeffdist_utils.student_training.sft_data import IGNORE_INDEX, SFTCollator, tokenize_records
 
 
 def teacher_answer_nll(
-    model: Any, tokenizer: Any, records: Sequence[dict[str, Any]], max_length: int, batch_size: int = 8
+    model: Any, tokenizer: Any, records: Sequence[dict[str, Any]], max_length: int, batch_size: BatchSize = 8
 ) -> list[dict[str, Any]]:
     """Per held-out sample: {sample_id, nll_sum, n_tokens} of the teacher's answer under ``model``.
 
@@ -42,30 +43,33 @@ def teacher_answer_nll(
             items.append((str(rec.get("sample_id")), examples[0]))
     device = next(model.parameters()).device
     collate = SFTCollator(tokenizer.pad_token_id)
-    out = []
     was_training = model.training
     model.eval()
+
+    def nll_rows(chunk: list[int]) -> list[dict[str, Any]]:
+        batch = {k: v.to(device) for k, v in collate([items[i][1] for i in chunk]).items()}
+        labels = batch.pop("labels")
+        logits = model(**batch, use_cache=False).logits[:, :-1].float()
+        target = labels[:, 1:]
+        nll = torch.nn.functional.cross_entropy(logits.transpose(1, 2), target.clamp(min=0), reduction="none")
+        mask = target != IGNORE_INDEX
+        return [
+            {
+                "sample_id": items[i][0],
+                "nll_sum": round(float((nll[row] * mask[row]).sum()), 6),
+                "n_tokens": int(mask[row].sum()),
+            }
+            for row, i in enumerate(chunk)
+        ]
+
+    lengths = [len(ex["input_ids"]) for _, ex in items]
+    order = sorted(range(len(items)), key=lambda i: -lengths[i])
+    rows: dict[int, dict[str, Any]] = {}
     with torch.inference_mode():
-        for start in range(0, len(items), batch_size):
-            chunk = items[start : start + batch_size]
-            batch = {k: v.to(device) for k, v in collate([ex for _, ex in chunk]).items()}
-            labels = batch.pop("labels")
-            logits = model(**batch, use_cache=False).logits[:, :-1].float()
-            target = labels[:, 1:]
-            nll = torch.nn.functional.cross_entropy(
-                logits.transpose(1, 2), target.clamp(min=0), reduction="none"
-            )
-            mask = target != IGNORE_INDEX
-            for row, (sid, _) in enumerate(chunk):
-                out.append(
-                    {
-                        "sample_id": sid,
-                        "nll_sum": round(float((nll[row] * mask[row]).sum()), 6),
-                        "n_tokens": int(mask[row].sum()),
-                    }
-                )
+        for chunk, got in Batcher(batch_size, model, "score").run(order, lengths, nll_rows):
+            rows.update(zip(chunk, got, strict=True))
     model.train(was_training)
-    return out
+    return [rows[i] for i in range(len(items))]
 
 
 def heldout_loss_stats(rows: Sequence[dict[str, Any]]) -> Stats:

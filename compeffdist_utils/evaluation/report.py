@@ -14,6 +14,7 @@ import pandas as pd
 
 from compeffdist_utils.core.config import EvaluationParams
 from compeffdist_utils.evaluation.predictions import load_predictions, prediction_path
+from compeffdist_utils.models.batching import batch_reports
 from compeffdist_utils.sentibench import GROUPS, BenchDataset, Benchmark, build_prompts, test_subset
 from compeffdist_utils.stage.stage import Stage
 
@@ -145,7 +146,8 @@ def stage_notes(
     bench: Benchmark, results: pd.DataFrame, skipped: dict[str, str], summary: pd.DataFrame
 ) -> dict[str, Any]:
     """What the stage record keeps: the benchmark, the models evaluated and skipped, the overall scores,
-    and the counts of parse failures and cut prompts."""
+    the counts of parse failures and cut prompts, and the batch sizes used (``evaluation.batch_size: auto``
+    picks them; one line per job and model)."""
     overall = (
         {m: float(v) for m, v in summary.loc["overall"].drop("group").items()}
         if "overall" in summary.index
@@ -162,4 +164,5 @@ def stage_notes(
         "overall": overall,
         "parse_failures": int(results["parse_failures"].sum()) if not results.empty else 0,
         "truncated_prompts": int(results["truncated_prompts"].sum()) if not results.empty else 0,
+        "batch_sizes": {k: r["line"] for k, r in batch_reports().items()},
     }

@@ -5,7 +5,8 @@
 - :mod:`.pruning`: a student depth-pruned from a Llama-family spec (``<spec>#keep_layers=K``);
 - :mod:`.loading`: spec -> loadable path, tokenizer, causal LM (with its adapter), sentence embeddings;
 - :mod:`.device`: device and dtype (bf16 only where it is native);
-- :mod:`.checks`: every model spec of a run checked before stage 00 spends teacher tokens.
+- :mod:`.checks`: every model spec of a run checked before stage 00 spends teacher tokens;
+- :mod:`.batching`: `batch_size: auto`, the largest batch that fits (memory budget, OOM back-off).
 """
 
 from compeffdist_utils.models.checks import check_model_specs

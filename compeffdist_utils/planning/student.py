@@ -99,6 +99,18 @@ def training_tokens(tp: TrainingParams, example_tokens: list[int], seed: int) ->
 UNCAPPED_PROMPT_ESTIMATE = 512
 
 
+def generated_tokens(ev: EvaluationParams, n_models: int) -> int:
+    """Of :func:`eval_tokens`, the tokens generated (at most): extraction answers and one per classification."""
+    total = 0
+    for name in ev.datasets:
+        n = min(ev.n_test or SENTIBENCH_TEST_SIZES.get(name, 1000), SENTIBENCH_TEST_SIZES.get(name, 10**9))
+        gen = 1
+        if name.startswith("absa/"):
+            gen = ev.max_new_tokens_opener if name == "absa/opener" else ev.max_new_tokens
+        total += n * gen * len(ev.seeds)
+    return total * n_models
+
+
 def eval_tokens(ev: EvaluationParams, n_models: int) -> tuple[int, str]:
     """Forward tokens of evaluating ``n_models`` models (an upper bound: prompts at their cap)."""
     total = items = 0
@@ -171,7 +183,8 @@ def plan_07(ctx: PlanContext) -> StagePlan:
     ev = ctx.params.evaluation
     tokens, basis = eval_tokens(ev, len(ev.models))
     return StagePlan("07_evaluation", student_forward_tokens=tokens, student_basis=basis,
-                     details={"models": sorted(ev.models)})  # fmt: skip
+                     details={"models": sorted(ev.models),
+                              "generated_tokens": generated_tokens(ev, len(ev.models))})  # fmt: skip
 
 
 def plan_08(ctx: PlanContext) -> StagePlan:
@@ -197,5 +210,9 @@ def plan_08(ctx: PlanContext) -> StagePlan:
         student_forward_tokens=per_point * len(points),
         student_training_tokens=train_total,
         student_basis=f"{len(points)} grid points; training at the mean sample size, {s.basis}; evaluation per point: {basis}",
-        details={"points": len(points), "training_tokens_per_point_by_budget": per_budget},
+        details={
+            "points": len(points),
+            "training_tokens_per_point_by_budget": per_budget,
+            "generated_tokens": generated_tokens(gp.evaluation, 1) * len(points),
+        },  # fmt: skip
     )

@@ -6,6 +6,7 @@ TensorBoard event files in ``student/tensorboard/`` by default) and the saved ad
 from __future__ import annotations
 
 import importlib.util
+import inspect
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -82,12 +83,30 @@ def report_callbacks(tp: TrainingParams, out_dir: Path) -> list[TrainerCallback]
     return [callback]
 
 
+def checkpointing_kwarg(args_class: type) -> str:
+    """The name TrainingArguments gives gradient (activation) checkpointing in the installed transformers.
+
+    transformers 5.17 has only ``gradient_checkpointing``; 5.24 renamed it ``activation_checkpointing``
+    and keeps the old name as a deprecated alias (to go in v6). Asking the signature, not the version,
+    keeps the kit working on every 5.x from 5.17 to the pin (issue 23: 5.17 raised a TypeError here).
+    """
+    names = inspect.signature(args_class.__init__).parameters
+    return "activation_checkpointing" if "activation_checkpointing" in names else "gradient_checkpointing"
+
+
+def optimizer_name(device: str) -> str:
+    """AdamW, fused into one kernel per step on CUDA (same update rule, fewer launches); plain on CPU."""
+    return "adamw_torch_fused" if device.startswith("cuda") else "adamw_torch"
+
+
 def training_arguments(tp: TrainingParams, ckpt_dir: Path, has_eval: bool, device: str) -> Any:
     """TrainingArguments carrying the method's optimiser/schedule settings from ``params.training``."""
     from transformers import TrainingArguments  # deferred: heavy, only when training
 
     eval_steps = tp.eval_steps or tp.logging_steps
+    checkpointing = {checkpointing_kwarg(TrainingArguments): tp.gradient_checkpointing}
     return TrainingArguments(
+        **checkpointing,
         output_dir=str(ckpt_dir),
         per_device_train_batch_size=tp.per_device_batch_size,
         per_device_eval_batch_size=tp.per_device_batch_size,
@@ -97,13 +116,12 @@ def training_arguments(tp: TrainingParams, ckpt_dir: Path, has_eval: bool, devic
         learning_rate=tp.learning_rate,
         lr_scheduler_type=tp.lr_scheduler,
         warmup_steps=tp.warmup_ratio,  # a float in [0, 1) is read as a fraction of the total steps
-        optim="adamw_torch",
+        optim=optimizer_name(device),
         weight_decay=tp.weight_decay,
         adam_beta1=tp.adam_beta1,
         adam_beta2=tp.adam_beta2,
         max_grad_norm=tp.max_grad_norm,
         bf16=tp.bf16,
-        activation_checkpointing=tp.gradient_checkpointing,
         logging_strategy="steps",
         logging_steps=tp.logging_steps,
         eval_strategy="steps" if has_eval else "no",

@@ -32,9 +32,10 @@ process was killed resumes from its last complete checkpoint when relaunched wit
 relaunching with another number of processes is refused (other samples would be skipped).
 
 On one GPU or CPU: ``python -m compeffdist_utils.student_training.training --params params/tiny.yaml``. Full fine-tuning of
-a 3-4B student does not fit plain data parallelism on small GPUs; add an FSDP accelerate config
-(``accelerate config``, then ``accelerate launch --config_file fsdp.yaml -m compeffdist_utils.student_training.training
-...``). Afterwards notebook 06 finds the finished run (same params, same data) and only reports on it.
+a 3-4B student does not fit plain data parallelism on small GPUs; the shipped FSDP config shards it over
+2 x 40 GB (``accelerate launch --config_file configs/accelerate/fsdp_2x40gb.yaml -m
+compeffdist_utils.student_training.training ...``, the full command in the README, *Paper scale*).
+Afterwards notebook 06 finds the finished run (same params, same data) and only reports on it.
 """
 
 from __future__ import annotations
@@ -204,10 +205,13 @@ def train_student(
 
     train_recs, eval_recs = split_train_eval(records, tp.eval_fraction, tp.seed)
     set_seed(tp.seed)
-    if base is None:  # dtype auto trains fp32 weights (bf16 training is training.bf16)
-        base = load_causal_lm(
-            params.models.student, params, dtype=resolve_dtype(params.models.dtype, training=True)
+    if base is None:  # fp32 weights unless training.weights_dtype says bf16 (bf16 compute is training.bf16)
+        dtype = (
+            "bfloat16"
+            if tp.weights_dtype == "bfloat16"
+            else resolve_dtype(params.models.dtype, training=True)
         )
+        base = load_causal_lm(params.models.student, params, dtype=dtype)
     model, tokenizer = base
     data = tokenize_for_training(train_recs, eval_recs, tokenizer, tp)
     model = wrap_model(model, params)

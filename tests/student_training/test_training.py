@@ -114,6 +114,12 @@ def test_packing_keeps_examples_whole_and_masks_right() -> None:
     assert flat_labels == [t for e in examples for t in e["labels"]]
     assert blocks[0]["position_ids"] == list(range(5)) + list(range(7))
     assert blocks[1]["position_ids"] == list(range(3))
+    # No loss crosses a seam: the token that starts an example (position 0) is never a target, so no
+    # example's first token is predicted from the previous example's last one.
+    for b in blocks:
+        assert all(
+            lab == IGNORE_INDEX for pos, lab in zip(b["position_ids"], b["labels"], strict=True) if pos == 0
+        )
     with pytest.raises(ValueError, match="does not fit"):
         pack_examples([{"input_ids": [1] * 13, "labels": [1] * 13}], max_length=12)
 

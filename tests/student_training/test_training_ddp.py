@@ -10,6 +10,7 @@ curve of that run is compared with one process trained with the same effective b
 from __future__ import annotations
 
 import json
+import math
 import os
 import signal
 import subprocess
@@ -274,3 +275,19 @@ def test_a_checkpoint_cut_short_is_passed_over(tmp_path) -> None:
             (tmp_path / f"checkpoint-{step}" / "trainer_state.json").write_text("{}")
     assert last_complete_checkpoint(tmp_path) == str(tmp_path / "checkpoint-4")
     assert last_complete_checkpoint(tmp_path / "checkpoint-6") is None
+
+
+@pytest.mark.slow
+@pytest.mark.ddp
+def test_two_processes_train_on_packed_blocks(tmp_path) -> None:
+    """The paper trains on packed sequences: packing (position restarts, no attention mask) under DDP."""
+    write_jsonl(tmp_path / "selection" / "selected.jsonl", DATA)
+    cmd = _launch_cmd(tmp_path, 2)
+    packed = _overrides(packing=True, max_length=192, max_steps=2, save_steps=2, eval_steps=2)
+    cmd = cmd[: cmd.index("--set") + 1] + [f"{k}={json.dumps(v)}" for k, v in packed.items()]
+    assert _run(cmd, tmp_path / "packed.log") == 0, (tmp_path / "packed.log").read_text()[-4000:]
+    summary = json.loads((tmp_path / "student" / SUMMARY_FILE).read_text())
+    assert summary["packing"] and summary["completed"] and summary["num_processes"] == 2
+    assert summary["n_sequences"] < summary["n_train"]  # blocks hold several examples
+    losses = [r["loss"] for r in read_jsonl(tmp_path / "student" / "train_log.jsonl")]
+    assert len(losses) == 2 and all(math.isfinite(x) for x in losses)
