@@ -20,6 +20,7 @@ from compeffdist_utils.core.model_spec import normalise_spec
 
 EMBEDDED_CAUSAL_LM = "embedded:smollm2-135m-instruct"
 EMBEDDED_EMBEDDER = "embedded:minilm-l6"
+EMBEDDED_SPECIALIST = "embedded:smollm2-135m-sentiment"  # models/specialist.py
 
 
 class ParamsError(ValueError):
