@@ -14,7 +14,7 @@ Models (``--models`` picks some; each one's predictions are kept in ``--out`` an
 - ``plain_teacher``: ``embedded:smollm2-135m-instruct``.
 
     nice -n 10 .venv/bin/python benchmarks/teacher_gap.py [--models base_student plain_teacher]
-        [--out /tmp/teacher_gap] [--n-test 200] [--table]
+        [--out /tmp/teacher_gap] [--n-test 200] [--datasets sc/sst2 ...] [--table] [--ask]
 """
 
 from __future__ import annotations
@@ -34,10 +34,21 @@ from compeffdist_utils.evaluation.significance import model_stats
 from compeffdist_utils.models import load_causal_lm
 from compeffdist_utils.sentibench import load_sentibench, resolve_sentibench_dir
 from compeffdist_utils.stats import uncertainty as bootstrap
+from compeffdist_utils.student_training.inference import chat_answers
 
 ROOT = Path(__file__).resolve().parents[1]
 SEEDS = [42, 52, 62]
 REFERENCE = "base_student"
+# Free-form questions of the kinds the method's teacher is asked (no SentiBench text): does the model still
+# answer them, or only print a label?
+QUESTIONS = [
+    "Which aspects of the film does this review evaluate, and how? Review: The plot drags in the middle, "
+    "but the acting is superb and the soundtrack is unforgettable.",
+    "Write one sentence explaining why this tweet is negative: my flight was delayed three hours and "
+    "nobody at the gate would tell us anything",
+    'Return a JSON object with keys "aspect" and "opinion" for: The battery lasts all day but the screen '
+    "scratches easily.",
+]
 
 
 def model_specs(params) -> dict[str, str]:
@@ -58,6 +69,17 @@ def run_models(names, params, datasets, out: Path) -> None:
         seconds = round(time.time() - t0, 1)
         (out / f"{name}.json").write_text(json.dumps({"spec": specs[name], "seconds": seconds}) + "\n")
         print(f"{name}: {seconds} s", df[["dataset", "seed", "score"]].to_string(index=False), sep="\n")
+        del model, tok
+        gc.collect()
+
+
+def ask(names, params) -> None:
+    """Print each model's greedy answers to :data:`QUESTIONS` (chat template, 80 new tokens)."""
+    specs = model_specs(params)
+    for name in names:
+        model, tok = load_causal_lm(specs[name], params)
+        for q, a in zip(QUESTIONS, chat_answers(model, tok, QUESTIONS, max_new_tokens=80), strict=True):
+            print(f"--- {name}\nQ: {q}\nA: {a}\n")
         del model, tok
         gc.collect()
 
@@ -106,12 +128,18 @@ def main() -> None:
         "--datasets", nargs="*", help="evaluate only these (e.g. one per process); the table reads all"
     )
     ap.add_argument("--table", action="store_true", help="only print the table from the saved predictions")
+    ap.add_argument(
+        "--ask", action="store_true", help="only print the models' answers to free-form questions"
+    )
     args = ap.parse_args()
     overrides = {"evaluation.seeds": SEEDS, "evaluation.n_test": args.n_test}
     params = load_params(ROOT / "params" / "study.yaml", overrides)
     ep = params.evaluation
     datasets = load_sentibench(resolve_sentibench_dir(ep.sentibench_dir, ROOT), ep.datasets)
     args.out.mkdir(parents=True, exist_ok=True)
+    if args.ask:
+        ask(args.models, params)
+        return
     if not args.table:
         chosen = [d for d in datasets if not args.datasets or d.name in args.datasets]
         run_models(args.models, params, chosen, args.out)
