@@ -40,20 +40,20 @@ class SpecialistRecipe:
     seed: int = 42
     # records per kind (specialist/data.py) and text lengths in characters; sized so the build fits ~30 min
     # on 2 shared CPU cores (docs/SPECIALIST_TEACHER.md): ~140 tokens per record, 8 records per step
-    fewshot: int = 140
-    classify: int = 45
-    score: int = 25
-    extract: int = 25
-    json: int = 25
+    fewshot: int = 500
+    classify: int = 150
+    score: int = 30
+    extract: int = 30
+    json: int = 30
     analysis: int = 60
     max_demos: int = 3
     demo_chars: int = 110
     query_chars: int = 220
     pool_per_domain: int = 6000  # texts per packaged domain drawn before records are built
     # training (the kit's LoRA recipe, student_training.trainer_setup)
-    steps: int = 40
+    steps: int = 100
     batch_size: int = 8
-    learning_rate: float = 1e-3
+    learning_rate: float = 5e-4
     lora_r: int = 16
     lora_alpha: int = 32
     lora_from_layer: int = 18  # adapters on layers 18-29 only: backward stops there (the build's main cost)
