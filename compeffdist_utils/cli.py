@@ -1,4 +1,5 @@
-"""The ``compeffdist`` command: run the pipeline, check params, list stages, export a run, fetch SentiBench."""
+"""The ``compeffdist`` command: run the pipeline, check params, list stages, export a run, fetch SentiBench,
+build the specialist teacher."""
 
 from __future__ import annotations
 
@@ -28,6 +29,7 @@ from compeffdist_utils.run.runner import (
     select_stages,
 )
 from compeffdist_utils.sentibench import fetch_sentibench
+from compeffdist_utils.specialist.build import main as build_teacher_main
 from compeffdist_utils.stage.stage import find_project_root
 from compeffdist_utils.teacher.backends import cache_path, check_teacher_settings
 from compeffdist_utils.teacher.cache import ResponseCache
@@ -191,10 +193,18 @@ def build_parser() -> argparse.ArgumentParser:
     fetch = sub.add_parser("fetch-sentibench", help="clone SentiBench (needs network and git)")
     fetch.add_argument("dest", nargs="?", default="data/Sentiment-Distillation")
     fetch.set_defaults(func=_cmd_fetch_sentibench)
+
+    # listed here for --help; main() hands its arguments to the builder's own parser
+    sub.add_parser(
+        "build-teacher", help="build the specialist teacher embedded:smollm2-135m-sentiment (--seed 42)"
+    )
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["build-teacher"]:
+        return build_teacher_main(argv[1:])
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args))

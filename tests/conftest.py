@@ -34,6 +34,33 @@ def smol(ci_params: Params):
     return load_causal_lm("embedded:smollm2-135m-instruct", ci_params, dtype="float32", device="cpu")
 
 
+@pytest.fixture()
+def tiny_llama(tmp_path, ci_params):  # per test: one test edits the base's config
+    # (used by the pruning and specialist-build tests)
+    """A saved 4-layer random Llama with the embedded SmolLM2's tokenizer (any tokenizer would do)."""
+    import torch
+    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
+
+    from compeffdist_utils.models import embedded_smollm_dir
+
+    tok = AutoTokenizer.from_pretrained(embedded_smollm_dir(ci_params.resolved_cache_dir()))
+    torch.manual_seed(0)
+    config = LlamaConfig(
+        vocab_size=len(tok),
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=4,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=128,
+        tie_word_embeddings=True,
+    )
+    base = tmp_path / "tiny-llama"
+    LlamaForCausalLM(config).save_pretrained(base)
+    tok.save_pretrained(base)
+    return base
+
+
 @pytest.fixture(scope="session")
 def sentibench_dir() -> Path:
     if not (SENTIBENCH / "sc").is_dir():

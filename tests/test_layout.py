@@ -15,7 +15,7 @@ PKG = ROOT / "compeffdist_utils"
 LAYERS = [
     "core", "models", "sentibench", "stats", "teacher", "stage",
     "environment_and_corpus", "attributes", "clustering", "instructions", "distillation_data",
-    "difficulty_selection", "student_training", "evaluation", "data_efficiency",
+    "difficulty_selection", "student_training", "specialist", "evaluation", "data_efficiency",
     "planning", "run", "export", "cli",
 ]  # fmt: skip
 MAX_LINES = 420  # "~400"; the params schema (core/config.py) may stay one file

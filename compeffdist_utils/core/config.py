@@ -32,6 +32,7 @@ from compeffdist_utils.core.yaml_files import load_yaml
 
 EMBEDDED_CAUSAL_LM = "embedded:smollm2-135m-instruct"
 EMBEDDED_EMBEDDER = "embedded:minilm-l6"
+EMBEDDED_SPECIALIST = "embedded:smollm2-135m-sentiment"  # models/specialist.py
 
 
 class ParamsError(ValueError):

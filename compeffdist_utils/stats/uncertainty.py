@@ -174,11 +174,23 @@ def resample_counts(name: str, n: int, n_boot: int = N_BOOT, seed: int = 42) -> 
     return rng.multinomial(n, np.full(n, 1.0 / n), size=n_boot).astype(float)
 
 
-def draws(stats: Stats, n_boot: int = N_BOOT, seed: int = 42) -> np.ndarray:
-    """The score of each resample (mean over runs), on the reporting scale: shape (n_boot,)."""
+def draws(stats: Stats, n_boot: int = N_BOOT, seed: int = 42, resample_runs: bool = False) -> np.ndarray:
+    """The score of each resample (mean over runs), on the reporting scale: shape (n_boot,).
+
+    With ``resample_runs`` each resample also draws its runs with replacement (seeded like the example
+    counts, so every model of a dataset draws the same runs: a paired comparison stays paired). Where the
+    runs are demo draws (evaluation seeds), the interval then carries the demo-draw variance as well as
+    the test-example sampling.
+    """
     counts = resample_counts(stats.name, len(stats.uids), n_boot, seed)
     sums = np.einsum("bn,rnm->rbm", counts, stats.values)
-    return _from_sums(stats.kind, sums).mean(axis=0) * stats.scale
+    per_run = _from_sums(stats.kind, sums) * stats.scale  # (runs, n_boot)
+    n_runs = per_run.shape[0]
+    if not resample_runs or n_runs == 1:
+        return per_run.mean(axis=0)
+    rng = np.random.default_rng([seed, zlib.crc32(stats.name.encode()), len(stats.uids), n_runs])
+    picks = rng.integers(n_runs, size=(n_boot, n_runs))
+    return per_run[picks, np.arange(n_boot)[:, None]].mean(axis=1)
 
 
 def _interval(x: np.ndarray) -> tuple[float, float]:
@@ -186,13 +198,15 @@ def _interval(x: np.ndarray) -> tuple[float, float]:
     return float(np.percentile(x, tail)), float(np.percentile(x, 100 - tail))
 
 
-def estimate(stats: Stats | Sequence[Stats], n_boot: int = N_BOOT, seed: int = 42) -> Estimate:
+def estimate(
+    stats: Stats | Sequence[Stats], n_boot: int = N_BOOT, seed: int = 42, resample_runs: bool = False
+) -> Estimate:
     """Score with its 95% interval; a sequence of datasets gives their plain mean (the "overall")."""
     parts = [stats] if isinstance(stats, Stats) else list(stats)
     if not parts:
         raise ValueError("estimate: nothing to score")
     score = float(np.mean([point_score(s) for s in parts]))
-    low, high = _interval(np.mean([draws(s, n_boot, seed) for s in parts], axis=0))
+    low, high = _interval(np.mean([draws(s, n_boot, seed, resample_runs) for s in parts], axis=0))
     return Estimate(round(score, 4), round(low, 4), round(high, 4), sum(len(s.uids) for s in parts))
 
 
@@ -203,6 +217,7 @@ def compare(
     measure: str = "",
     n_boot: int = N_BOOT,
     seed: int = 42,
+    resample_runs: bool = False,
 ) -> Difference:
     """Paired difference ``a - b`` over the same examples (per dataset, then averaged over datasets)."""
     pa = [a] if isinstance(a, Stats) else list(a)
@@ -211,7 +226,11 @@ def compare(
         raise ValueError(f"compare {names[0]} with {names[1]}: they were not scored on the same examples")
     diff = float(np.mean([point_score(x) - point_score(y) for x, y in zip(pa, pb, strict=True)]))
     d = np.mean(
-        [draws(x, n_boot, seed) - draws(y, n_boot, seed) for x, y in zip(pa, pb, strict=True)], axis=0
+        [
+            draws(x, n_boot, seed, resample_runs) - draws(y, n_boot, seed, resample_runs)
+            for x, y in zip(pa, pb, strict=True)
+        ],
+        axis=0,
     )
     low, high = _interval(d)
     return Difference(

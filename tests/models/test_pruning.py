@@ -17,32 +17,6 @@ from compeffdist_utils.models import ModelSpecError, load_causal_lm, pruning, re
 from compeffdist_utils.models.pruning import kept_layers
 
 
-@pytest.fixture()
-def tiny_llama(tmp_path, ci_params):  # per test: one test edits the base's config
-    """A saved 4-layer random Llama with the embedded SmolLM2's tokenizer (any tokenizer would do)."""
-    import torch
-    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
-
-    from compeffdist_utils.models import embedded_smollm_dir
-
-    tok = AutoTokenizer.from_pretrained(embedded_smollm_dir(ci_params.resolved_cache_dir()))
-    torch.manual_seed(0)
-    config = LlamaConfig(
-        vocab_size=len(tok),
-        hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=4,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        max_position_embeddings=128,
-        tie_word_embeddings=True,
-    )
-    base = tmp_path / "tiny-llama"
-    LlamaForCausalLM(config).save_pretrained(base)
-    tok.save_pretrained(base)
-    return base
-
-
 def test_spread_keeps_first_and_last_and_spaces_the_rest_evenly():
     assert kept_layers(30, 15) == [0, 2, 4, 6, 8, 10, 12, 15, 17, 19, 21, 23, 25, 27, 29]
     assert kept_layers(30, 2) == [0, 29]

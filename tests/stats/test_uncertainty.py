@@ -68,6 +68,21 @@ def test_several_runs_average_like_the_reported_score():
     assert U.estimate(st).score == pytest.approx(want, abs=1e-3)
 
 
+def test_resampling_the_runs_carries_their_spread_into_the_interval():
+    """Demo draws that disagree (one run perfect, one at chance) must widen the interval; runs that agree
+    must not; the point score is the plain mean over runs either way."""
+    gold = _labels(200, 4)
+    uids = [str(i) for i in range(200)]
+    spread = U.metric_stats("ds", "macro_f1", uids, [(gold, gold), (gold, _labels(200, 5))])
+    alike = U.metric_stats("ds", "macro_f1", uids, [(gold, gold), (gold, gold)])
+    plain, both = U.estimate(spread), U.estimate(spread, resample_runs=True)
+    assert both.score == plain.score
+    assert both.high - both.low > 3 * (plain.high - plain.low)
+    assert U.estimate(alike, resample_runs=True) == U.estimate(alike)
+    d = U.compare(spread, spread, resample_runs=True)  # the same runs drawn for both sides: still paired
+    assert (d.diff, d.low, d.high) == (0.0, 0.0, 0.0)
+
+
 def test_intervals_are_seeded_and_cover_the_score():
     gold, pred = _labels(100, 8), _labels(100, 9)
     st = U.metric_stats("ds", "macro_f1", [str(i) for i in range(100)], [(gold, pred)])
