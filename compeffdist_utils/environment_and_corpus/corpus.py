@@ -183,7 +183,7 @@ def check_corpus_counts(cp: CorpusParams) -> list[str]:
     available (``compeffdist validate`` and the runner check them before stage 00)."""
     if cp.source != "embedded":
         return []
-    frames, problems = _embedded_frames(), []
+    frames, problems = embedded_frames(), []
     for domain, n in cp.per_domain.items():
         try:
             _take(domain, _usable(frames[domain], domain, cp)[0], n, cp)
