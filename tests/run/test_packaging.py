@@ -68,3 +68,19 @@ def test_notebooks_are_committed_without_outputs_and_with_kernel_metadata():
         for cell in nb.cells:
             if cell.cell_type == "code":
                 assert not cell.outputs and cell.execution_count is None, f"{path.name} has outputs"
+
+
+def test_no_cell_echoes_a_stage_return_value():
+    """`stage.show` returns the PNG path and `stage.finish` the stage record: as a cell's last line, either
+    would print a `PosixPath(...)` or a dict under the figure in JupyterLab (seen in issue 24's lab test)."""
+    import nbformat
+
+    for path in sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb")):
+        for cell in nbformat.read(path, as_version=4).cells:
+            last = (
+                cell.source.rstrip().splitlines()[-1]
+                if cell.cell_type == "code" and cell.source.strip()
+                else ""
+            )
+            if last.startswith(("stage.show(", "stage.finish(")):
+                assert last.endswith(";"), f"{path.name}: `{last[:60]}` echoes its return value"

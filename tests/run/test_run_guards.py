@@ -2,18 +2,14 @@
 
 import json
 import os
-import shutil
-from pathlib import Path
 
-import nbformat
 import pytest
 
 from compeffdist_utils.cli import main
 from compeffdist_utils.core.config import ParamsError, load_params, params_from_dict
 from compeffdist_utils.run.runner import RunError, Runner, select_stages
 from tests.fake_server import serve
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests.run.toy_project import make_project
 
 # Stage 00 writes texts (and fails for imdb == 13); stage 01 reads them through stage.require().
 CODE_00 = """
@@ -39,26 +35,9 @@ stage.finish()
 """
 
 
-def _notebook(path: Path, code: str) -> None:
-    nb = nbformat.v4.new_notebook()
-    nb.metadata = {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"},
-                   "language_info": {"name": "python"}}  # fmt: skip
-    params = nbformat.v4.new_code_cell('params_path = "x"\nrun_dir = None\noverrides = {}')
-    params.metadata["tags"] = ["parameters"]
-    nb.cells = [params, nbformat.v4.new_code_cell(code)]
-    nbformat.write(nb, path)
-
-
 @pytest.fixture()
 def project(tmp_path):
-    (tmp_path / "notebooks").mkdir()
-    (tmp_path / "compeffdist_utils").mkdir()
-    (tmp_path / "pyproject.toml").write_text("")
-    (tmp_path / "params").mkdir()
-    shutil.copy(ROOT / "tests/params/ci.yaml", tmp_path / "params/p.yaml")
-    _notebook(tmp_path / "notebooks/00_first.ipynb", CODE_00)
-    _notebook(tmp_path / "notebooks/01_second.ipynb", CODE_01)
-    return tmp_path
+    return make_project(tmp_path, {"00_first": CODE_00, "01_second": CODE_01})
 
 
 def _run(project, overrides=None, run_dir=None, **kw):

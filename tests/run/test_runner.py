@@ -3,15 +3,13 @@
 import json
 import re
 import shutil
-from pathlib import Path
 
 import nbformat
 import pytest
 
 from compeffdist_utils.cli import main
 from compeffdist_utils.run.runner import RunError, Runner, select_stages
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests.run.toy_project import ROOT, make_project, write_notebook
 
 STAGE_CODE = """
 from compeffdist_utils.stage.stage import Stage
@@ -24,26 +22,9 @@ stage.finish(done=True)
 """
 
 
-def _notebook(path: Path, name: str) -> None:
-    nb = nbformat.v4.new_notebook()
-    nb.metadata = {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"},
-                   "language_info": {"name": "python"}}  # fmt: skip
-    params = nbformat.v4.new_code_cell('params_path = "x"\nrun_dir = None\noverrides = {}')
-    params.metadata["tags"] = ["parameters"]
-    nb.cells = [params, nbformat.v4.new_code_cell(STAGE_CODE.format(name=name))]
-    nbformat.write(nb, path)
-
-
 @pytest.fixture()
 def project(tmp_path):
-    (tmp_path / "notebooks").mkdir()
-    (tmp_path / "compeffdist_utils").mkdir()
-    (tmp_path / "pyproject.toml").write_text("")
-    (tmp_path / "params").mkdir()
-    shutil.copy(ROOT / "tests/params/ci.yaml", tmp_path / "params/p.yaml")
-    _notebook(tmp_path / "notebooks/00_first.ipynb", "00_first")
-    _notebook(tmp_path / "notebooks/01_second.ipynb", "01_second")
-    return tmp_path
+    return make_project(tmp_path, {name: STAGE_CODE.format(name=name) for name in ("00_first", "01_second")})
 
 
 def _run(project, **kw):
@@ -149,10 +130,7 @@ def test_a_code_change_reruns_the_stage_but_never_asks_the_teacher_again(tmp_pat
                     ignore=shutil.ignore_patterns("__pycache__"))  # fmt: skip
     (tmp_path / "pyproject.toml").write_text("")
     (tmp_path / "notebooks").mkdir()
-    _notebook(tmp_path / "notebooks/00_code.ipynb", "00_code")
-    nb = nbformat.read(tmp_path / "notebooks/00_code.ipynb", as_version=4)
-    nb.cells[1].source = CODE_STAGE
-    nbformat.write(nb, tmp_path / "notebooks/00_code.ipynb")
+    write_notebook(tmp_path / "notebooks/00_code.ipynb", CODE_STAGE)
 
     answered = [0]
 
