@@ -3,7 +3,7 @@ shrink it back into a smoke run)."""
 
 from __future__ import annotations
 
-from compeffdist_utils.core.config import EMBEDDED_CAUSAL_LM, load_params
+from compeffdist_utils.core.config import EMBEDDED_CAUSAL_LM, EMBEDDED_SPECIALIST, load_params
 from compeffdist_utils.core.model_spec import parse_pruned_spec
 from compeffdist_utils.sentibench import TASKS
 
@@ -11,7 +11,9 @@ from compeffdist_utils.sentibench import TASKS
 def test_study_preset_sizes(repo_root):
     p = load_params(repo_root / "params" / "study.yaml")
     pruned = parse_pruned_spec(p.models.student)
-    assert pruned is not None and pruned.base == p.models.teacher.model == EMBEDDED_CAUSAL_LM
+    assert pruned is not None and pruned.base == EMBEDDED_CAUSAL_LM
+    # issue 22: a teacher with skill to pass on, the specialist built from the student's own base model
+    assert p.models.teacher.model == EMBEDDED_SPECIALIST
     assert pruned.keep_layers < 30  # smaller than its teacher
     assert sum(p.corpus.per_domain.values()) >= 120
     assert (
