@@ -59,22 +59,22 @@ def _newer_than(path: Path, *others: Path) -> bool:
 
 
 def check_self_contained(page: str, name: str = "report.html") -> None:
-    """Refuse a page that needs files beside it, or one over :data:`MAX_REPORT_BYTES`."""
+    """Refuse a page over :data:`MAX_REPORT_BYTES`, or one that needs files beside it: a ``src`` must be
+    embedded data, an ``href`` an in-page anchor, embedded data or a link out."""
     size = len(page.encode())
     if size > MAX_REPORT_BYTES:
         raise ExportError(
             f"{name} is {size / 2**20:.1f} MB, over the {MAX_REPORT_BYTES // 2**20} MB a study ships"
         )
-    local = [
-        m[1] or m[2] for m in _REFERENCE.findall(page) if not _SELF_CONTAINED.match((m[1] or m[2]).strip())
+    refs = [(attr.lower(), (dq or sq).strip()) for attr, dq, sq in _REFERENCE.findall(page)]
+    outside = [
+        ref
+        for attr, ref in refs
+        if not _SELF_CONTAINED.match(ref) or (attr == "src" and not ref.lower().startswith("data:"))
     ]
-    external_src = [
-        m[1] for m in _REFERENCE.findall(page) if m[0].lower() == "src" and m[1].lower().startswith("http")
-    ]
-    if local or external_src:
+    if outside:
         raise ExportError(
-            f"{name} is not self-contained: it refers to {len(local) + len(external_src)} file(s) outside it, "
-            f"e.g. {(local + external_src)[:3]}"
+            f"{name} is not self-contained: it refers to {len(outside)} file(s) outside it, e.g. {outside[:3]}"
         )
 
 

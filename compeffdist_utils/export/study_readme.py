@@ -83,7 +83,12 @@ def grid_lines(run: RunFolder, grid: Grid) -> list[str]:
     if grid.n_stale:
         lines.append(f"- {grid.n_stale} line(s) of earlier settings in the results file are left out")
     ds = [d.name for d in grid.benchmark.datasets] if grid.benchmark else []
-    lines.append(f"- The grid's datasets: {', '.join(ds) or 'none'} (its `overall` is their mean)")
+    fallback = (
+        " (the FALLBACK on held-out corpus texts, not SentiBench)"
+        if grid.benchmark and grid.benchmark.fallback
+        else ""
+    )
+    lines.append(f"- The grid's datasets{fallback}: {', '.join(ds) or 'none'} (its `overall` is their mean)")
     if any(r["selector"] == BASE for r in grid.scored):
         lines.append(f"- `{BASE}@0` is the untrained student, scored with the grid's evaluation settings")
     return lines
