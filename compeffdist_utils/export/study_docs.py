@@ -96,19 +96,24 @@ def _efficiency_figure(run: RunFolder, tables: GridTables, partial: bool, folder
     result, else drawn now by notebook 08's plot from the same rows as ``efficiency.csv``."""
     target = folder / "data_efficiency.png"
     own = run.path / EFFICIENCY_FIGURE
-    entry = run.stage_entry("08_data_efficiency") or {}
-    if not partial and entry.get("status") in ("ok", "skipped") and _newer_than(own, run.path / RESULTS_FILE):
+    status = (run.stage_entry("08_data_efficiency") or {}).get("status", "not recorded")
+    if partial:
+        why = "the grid is partial"
+    elif status not in ("ok", "skipped"):
+        why = f"stage 08's last status is {status}"
+    elif not _newer_than(own, run.path / RESULTS_FILE):
+        why = f"the run's {EFFICIENCY_FIGURE} is missing or older than its results"
+    else:
         shutil.copyfile(own, target)
         return f"the run's {EFFICIENCY_FIGURE}"
     unc = tables.uncertainty
     if unc is None or not (unc.table["selector"] != BASE).any():
         return None
-    fig = plot_efficiency_ci(
-        unc.table, tables.frame, title=f"{run.run_name} (partial grid)" if partial else run.run_name
-    )
+    title = f"{run.run_name} (partial grid)" if partial else run.run_name
+    fig = plot_efficiency_ci(unc.table, tables.frame, title=title)
     fig.savefig(target, dpi=120, bbox_inches="tight")
     plt.close(fig)
-    return "drawn now by data_efficiency.plots.plot_efficiency_ci (stage 08 has not finished since its last point)"
+    return f"drawn now by data_efficiency.plots.plot_efficiency_ci from these rows ({why})"
 
 
 def _guard_out(out: Path) -> None:

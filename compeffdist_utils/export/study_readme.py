@@ -108,7 +108,7 @@ def file_lines(run: RunFolder, sources: dict[str, str]) -> list[str]:
         "attribute_map.png": "the attribute map of stage 02 (the perspectives the teacher's attributes form)",
         "report.html": "the run's self-contained report (figures embedded; opens from disk)",
     }
-    return [f"- `{f}`: {what[f]}. From {sources[f]}." for f in what if f in sources]
+    return [f"- `{f}`: {what[f]}. Source: {sources[f]}." for f in what if f in sources]
 
 
 def finding_lines(stage07_differences: pd.DataFrame | None, tables: GridTables) -> list[str]:
