@@ -1,5 +1,5 @@
 # The two commands of the README. Both set up .venv first (skipped when it is up to date).
-.PHONY: setup run test test-fast lint vllm-env lab
+.PHONY: setup run test test-fast lint vllm-env lab study-docs
 
 setup:
 	bash scripts/setup.sh
@@ -17,6 +17,12 @@ run: setup
 # start (`make lab PORT=8899` to choose the port). Ctrl-C stops it.
 lab: setup
 	.venv/bin/python -m compeffdist_utils.run.lab $(if $(PORT),--port $(PORT))
+
+# The study for readers, from a (finished or partly finished) study run folder -> docs/study/
+# (results.csv, efficiency.csv, the figures, report.html, README.md): `make study-docs RUN=reports/study`.
+RUN ?= reports/study
+study-docs: setup
+	.venv/bin/compeffdist publish-study $(RUN) --out docs/study
 
 # The test suite: unit tests, a real OpenAI-compatible server, and the nine real notebooks executed
 # end to end on tests/params/ci.yaml (about 10 minutes on 2 CPU cores after setup), plus a real vLLM server and a two-process training.

@@ -1,5 +1,5 @@
-"""The ``compeffdist`` command: run the pipeline, check params, list stages, export a run, fetch SentiBench,
-build the specialist teacher."""
+"""The ``compeffdist`` command: run the pipeline, check params, list stages, export a run, publish the study,
+fetch SentiBench, build the specialist teacher."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from compeffdist_utils.core.config import ParamsError, load_params, parse_set_ov
 from compeffdist_utils.core.redaction import redact
 from compeffdist_utils.core.versions import version_line
 from compeffdist_utils.environment_and_corpus.corpus import check_corpus_counts
-from compeffdist_utils.export import export_run, summary_lines
+from compeffdist_utils.export import export_run, publish_study, summary_lines
 from compeffdist_utils.models import check_model_specs
 from compeffdist_utils.planning.context import Rates
 from compeffdist_utils.planning.plan import make_plan
@@ -104,6 +104,16 @@ def _cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_publish_study(args: argparse.Namespace) -> int:
+    """Write the study for readers (tables with CIs, figures, report, README) from its run folder."""
+    docs = publish_study(args.run_dir, args.out, find_project_root(), args.sentibench_dir)
+    grid = "PARTIAL grid" if docs.partial else "complete grid"
+    print(f"published run {docs.run_name!r} ({grid}) into {docs.out}")
+    for name, source in docs.sources.items():
+        print(f"  {name:<20} {source}")
+    return 0
+
+
 def _cmd_cache(args: argparse.Namespace) -> int:
     """List or drop cached teacher answers of one stage or model, keeping the rest of the file."""
 
@@ -189,6 +199,17 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--no-model", action="store_true", help="only the dataset")
     export.add_argument("--no-dataset", action="store_true", help="only the model")
     export.set_defaults(func=_cmd_export)
+
+    study = sub.add_parser(
+        "publish-study",
+        help="the study for readers: results.csv, efficiency.csv, figures, report.html, README (stage 08 may be partial)",
+    )
+    study.add_argument("run_dir", help="the study's run folder, e.g. reports/study")
+    study.add_argument("--out", default="docs/study", help="folder to (re)write whole (default docs/study)")
+    study.add_argument(
+        "--sentibench-dir", help="SentiBench's datasets/ folder, when not where the run's params say"
+    )
+    study.set_defaults(func=_cmd_publish_study)
 
     fetch = sub.add_parser("fetch-sentibench", help="clone SentiBench (needs network and git)")
     fetch.add_argument("dest", nargs="?", default="data/Sentiment-Distillation")

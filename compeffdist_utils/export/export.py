@@ -38,7 +38,7 @@ class ExportResult:
     written: list[Path] = field(default_factory=list)
 
 
-def _into_place(target: Path, overwrite: bool, write: Callable[[Path], T]) -> T:
+def into_place(target: Path, overwrite: bool, write: Callable[[Path], T]) -> T:
     """Run ``write(tmp)`` on a fresh folder beside ``target`` and rename it into place when it returns."""
     if target.exists() and not overwrite:
         raise ExportError(f"{target} already exists; pass --overwrite to replace it")
@@ -87,10 +87,10 @@ def export_run(
     prov = run_provenance(run, run.jsonl("corpus/texts.jsonl"))
     result = ExportResult(out, prov)
     if dataset:
-        result.dataset = _into_place(out / "dataset", overwrite, lambda d: write_dataset_folder(run, prov, d))
+        result.dataset = into_place(out / "dataset", overwrite, lambda d: write_dataset_folder(run, prov, d))
         result.written.append(out / "dataset")
     if model:
-        result.model = _into_place(out / "model", overwrite, lambda d: write_model_folder(run, prov, d))
+        result.model = into_place(out / "model", overwrite, lambda d: write_model_folder(run, prov, d))
         result.written.append(out / "model")
     return result
 

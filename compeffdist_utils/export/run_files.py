@@ -21,6 +21,7 @@ from compeffdist_utils.core.manifest import MANIFEST, read_manifest
 STAGE_OF = {
     "corpus/texts.jsonl": "00_environment_and_corpus",
     "clusters/clusters.jsonl": "02_clustering",
+    "figures/02_clustering_attribute_map.png": "02_clustering",
     "distill/dataset.jsonl": "04_distillation_data",
     "distill/heldout.jsonl": "04_distillation_data",
     "difficulty/scores.jsonl": "05_difficulty_selection",
@@ -28,6 +29,7 @@ STAGE_OF = {
     "selection/summary.json": "05_difficulty_selection",
     "student/model": "06_student_training",
     "student/summary.json": "06_student_training",
+    "eval/results.csv": "07_evaluation",
     "eval/summary.csv": "07_evaluation",
     "tables/07_evaluation_scores_ci.csv": "07_evaluation",
     "tables/07_evaluation_differences_ci.csv": "07_evaluation",

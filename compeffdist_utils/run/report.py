@@ -296,6 +296,13 @@ def _unshown_figures(run_dir: Path, shown: set[str]) -> str:
 
 def build_report(run_dir: Path) -> Path | None:
     """Write ``report.html`` in the run folder from the manifest, the run's files and executed notebooks."""
+    page = render_report(run_dir)
+    return None if page is None else atomic_write_text(run_dir / "report.html", page)
+
+
+def render_report(run_dir: Path) -> str | None:
+    """The report page of ``run_dir`` as it is now (None without a manifest); writes nothing, so a run
+    folder can be reported on while its lock is held (``compeffdist publish-study`` on a running grid)."""
     from nbconvert import HTMLExporter  # deferred: heavy, only when rendering notebooks
 
     manifest_path = run_dir / "manifest.json"
@@ -318,5 +325,4 @@ def build_report(run_dir: Path) -> Path | None:
         + _unshown_figures(run_dir, shown)
         + f'<div class="cdk-card"><h2>The stages, notebook by notebook</h2>{_TOGGLE}</div>'
     )
-    page = page.replace("<main>", "<main>" + top, 1)
-    return atomic_write_text(run_dir / "report.html", page)
+    return page.replace("<main>", "<main>" + top, 1)
