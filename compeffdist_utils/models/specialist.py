@@ -38,20 +38,20 @@ class SpecialistRecipe:
 
     base: str = EMBEDDED_CAUSAL_LM
     seed: int = 42
-    # records per kind (specialist/data.py) and text lengths in characters; sized so the build fits ~30 min
-    # on 2 shared CPU cores (docs/SPECIALIST_TEACHER.md): ~140 tokens per record, 8 records per step
-    fewshot: int = 500
-    classify: int = 150
-    score: int = 30
-    extract: int = 30
-    json: int = 30
-    analysis: int = 60
+    # records per kind (specialist/data.py) and text lengths in characters: ~2,000 records, one epoch of 250
+    # steps x 8 (~15 min alone on 2 CPU cores, docs/SPECIALIST_TEACHER.md); ~140 tokens per record
+    fewshot: int = 1200
+    classify: int = 400
+    score: int = 80
+    extract: int = 80
+    json: int = 80
+    analysis: int = 160
     max_demos: int = 3
     demo_chars: int = 110
     query_chars: int = 220
     pool_per_domain: int = 6000  # texts per packaged domain drawn before records are built
     # training (the kit's LoRA recipe, student_training.trainer_setup)
-    steps: int = 100
+    steps: int = 250
     batch_size: int = 8
     learning_rate: float = 5e-4
     lora_r: int = 16
