@@ -122,11 +122,15 @@ def similarity(x: np.ndarray) -> np.ndarray:
 
 
 def _target(cp: ClusteringParams, n: int) -> int | None:
-    """``clustering.target_clusters`` as a count for ``n`` names (a fraction is rounded, at least 1)."""
+    """``clustering.target_clusters`` as a count for ``n`` names, never more than ``n``.
+
+    A fraction is rounded and raised to ``clustering.min_clusters``: a tenth of a small inventory is one
+    or two clusters, a map with a single perspective that stage 03 cannot draw different tasks from.
+    """
     if cp.target_clusters is None:
         return None
     if isinstance(cp.target_clusters, float):
-        return max(1, round(cp.target_clusters * n))
+        return min(max(cp.min_clusters, round(cp.target_clusters * n)), n)
     return min(cp.target_clusters, n)
 
 
