@@ -106,7 +106,8 @@ def resolve_inventory(
     if not entries:
         raise ClusteringError(
             f"stage 01 kept no attributes: none was seen more than attributes.min_count={min_count} "
-            "times. Lower attributes.min_count (e.g. 0 or 1 for a tiny corpus) or enumerate more texts."
+            "times (names that are not attributes, such as 'sentence 1', are left out whatever their "
+            "count). Lower attributes.min_count (e.g. 0 or 1 for a tiny corpus) or enumerate more texts."
         )
     return entries, str(stage01_inventory)
 
