@@ -12,6 +12,7 @@ from typing import Any
 import matplotlib.pyplot as plt
 import pandas as pd
 from matplotlib.figure import Figure
+from matplotlib.patches import Patch
 
 from compeffdist_utils.attributes.enumeration import Enumeration
 from compeffdist_utils.attributes.inventory import AttributeStats, ParsedAttribute
@@ -70,9 +71,10 @@ def top_attributes(stats: Sequence[AttributeStats], min_count: int, n: int = 25)
         ]  # fmt: skip
         ax.barh([s.attr for s in top][::-1], [s.count for s in top][::-1], color=colors[::-1])
         ax.axvline(min_count + 0.5, color="tab:red", ls="--", lw=1, label=f"cut: count > {min_count}")
+        handles, _ = ax.get_legend_handles_labels()
         if NOT_ATTRIBUTE_COLOUR in colors:
-            ax.barh([], [], color=NOT_ATTRIBUTE_COLOUR, label="not an attribute (left out)")
-        ax.legend(loc="lower right")
+            handles.append(Patch(color=NOT_ATTRIBUTE_COLOUR, label="not an attribute (left out)"))
+        ax.legend(handles=handles, loc="lower right")
     ax.set(title=f"Top {len(top)} attributes by count", xlabel="occurrences", ylabel="attribute")
     fig.tight_layout()
     return fig

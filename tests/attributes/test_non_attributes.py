@@ -66,3 +66,6 @@ def test_the_top_attributes_figure_marks_them():
     assert colours[3] == matplotlib.colors.to_rgba(plots.NOT_ATTRIBUTE_COLOUR)
     assert colours[5] == matplotlib.colors.to_rgba("tab:blue")
     assert colours[1] == matplotlib.colors.to_rgba("lightgrey")
+    legend = plots.top_attributes(stats, min_count=1).axes[0].get_legend()
+    swatch = dict(zip([t.get_text() for t in legend.get_texts()], legend.legend_handles, strict=True))
+    assert swatch["not an attribute (left out)"].get_facecolor() == colours[3]
