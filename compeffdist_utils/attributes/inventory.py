@@ -1,5 +1,6 @@
 """From parsed items to the attribute inventory (docs/METHOD.md, step 2): names normalised, occurrences
-grouped per name, and the frequency cut that decides which names are clustered.
+grouped per name, and the cut that decides which names are clustered: frequent enough, and attributes at
+all (:mod:`.non_attributes`).
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from collections.abc import Iterable, Sequence
 
 from pydantic import BaseModel
 
+from compeffdist_utils.attributes.non_attributes import non_attribute_reason
 from compeffdist_utils.attributes.parsing import Item, clean_field
 
 
@@ -101,5 +103,9 @@ def aggregate(records: Iterable[ParsedAttribute]) -> list[AttributeStats]:
 
 
 def frequency_cut(stats: Sequence[AttributeStats], min_count: int) -> list[AttributeStats]:
-    """Keep names seen MORE than ``min_count`` times (paper: > 10)."""
-    return [s for s in stats if s.count > min_count]
+    """Keep names seen MORE than ``min_count`` times (paper: > 10) that are sentiment attributes at all.
+
+    Names such as "sentence 1" or "infographic" (:func:`.non_attributes.non_attribute_reason`) are left
+    out whatever their count; :func:`.non_attributes.non_attribute_counts` counts them for the summary.
+    """
+    return [s for s in stats if s.count > min_count and non_attribute_reason(s.attr) is None]

@@ -9,6 +9,7 @@ from typing import Any
 
 from compeffdist_utils.attributes.enumeration import Enumeration
 from compeffdist_utils.attributes.inventory import AttributeStats, ParsedAttribute
+from compeffdist_utils.attributes.non_attributes import non_attribute_counts
 from compeffdist_utils.attributes.parsing import PARSE_STATUSES
 from compeffdist_utils.core.io import write_jsonl
 from compeffdist_utils.stage.stage import Stage
@@ -28,10 +29,11 @@ def save_inventory(
 
 
 def empty_inventory_advice(min_count: int) -> str:
-    """What to change when no name passed the frequency cut (stage 02 needs at least one)."""
+    """What to change when no name passed the cut (stage 02 needs at least one)."""
     return (
-        f"**No name was seen more than {min_count} times.** Stage 02 needs at least one: "
-        "lower `attributes.min_count` or enumerate more texts."
+        f"**No attribute was seen more than {min_count} times** (names that are not attributes, such as "
+        "'sentence 1', do not count). Stage 02 needs at least one: lower `attributes.min_count` or "
+        "enumerate more texts."
     )
 
 
@@ -43,7 +45,8 @@ def stage_notes(
     inventory: Sequence[AttributeStats],
     min_count: int,
 ) -> dict[str, Any]:
-    """The notes of stage 01's record: parse yield, items, records, names and the names kept."""
+    """The notes of stage 01's record: parse yield, items, records, names, names that are not attributes
+    (distinct names per reason, left out) and the names kept."""
     return {
         "n_texts": n_texts,
         "parse_status": {s: counts[s] for s in PARSE_STATUSES},
@@ -52,6 +55,7 @@ def stage_notes(
         "n_nameless_items": counts["nameless_items"],
         "n_attribute_records": len(records),
         "n_distinct_names": len(stats),
+        "non_attribute_names": non_attribute_counts(s.attr for s in stats),
         "n_kept": len(inventory),
         "min_count": min_count,
     }

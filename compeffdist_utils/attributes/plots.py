@@ -12,9 +12,11 @@ from typing import Any
 import matplotlib.pyplot as plt
 import pandas as pd
 from matplotlib.figure import Figure
+from matplotlib.patches import Patch
 
 from compeffdist_utils.attributes.enumeration import Enumeration
 from compeffdist_utils.attributes.inventory import AttributeStats, ParsedAttribute
+from compeffdist_utils.attributes.non_attributes import non_attribute_counts, non_attribute_reason
 from compeffdist_utils.attributes.parsing import PARSE_STATUSES
 
 
@@ -50,15 +52,29 @@ def answer_examples(enumerations: Sequence[Enumeration], max_chars: int = 600) -
     )
 
 
+NOT_ATTRIBUTE_COLOUR = "tab:orange"
+
+
 def top_attributes(stats: Sequence[AttributeStats], min_count: int, n: int = 25) -> Figure:
-    """Horizontal bars of the ``n`` most frequent names; names kept by the frequency cut in colour."""
+    """Horizontal bars of the ``n`` most frequent names; names kept by the cut in colour.
+
+    Grey: below the frequency cut; orange: not a sentiment attribute (:mod:`.non_attributes`), left out
+    whatever its count.
+    """
     top = list(stats[:n])
     fig, ax = plt.subplots(figsize=(9, 0.28 * max(len(top), 4) + 1))
     if top:
-        colors = ["tab:blue" if s.count > min_count else "lightgrey" for s in top]
+        colors = [
+            NOT_ATTRIBUTE_COLOUR if non_attribute_reason(s.attr) else "tab:blue" if s.count > min_count
+            else "lightgrey"
+            for s in top
+        ]  # fmt: skip
         ax.barh([s.attr for s in top][::-1], [s.count for s in top][::-1], color=colors[::-1])
         ax.axvline(min_count + 0.5, color="tab:red", ls="--", lw=1, label=f"cut: count > {min_count}")
-        ax.legend(loc="lower right")
+        handles, _ = ax.get_legend_handles_labels()
+        if NOT_ATTRIBUTE_COLOUR in colors:
+            handles.append(Patch(color=NOT_ATTRIBUTE_COLOUR, label="not an attribute (left out)"))
+        ax.legend(handles=handles, loc="lower right")
     ax.set(title=f"Top {len(top)} attributes by count", xlabel="occurrences", ylabel="attribute")
     fig.tight_layout()
     return fig
@@ -124,12 +140,18 @@ def inventory_summary(
     inventory: Sequence[AttributeStats],
     min_count: int,
 ) -> pd.DataFrame:
-    """From occurrences to the inventory: occurrences, distinct names, names kept and what they cover."""
+    """From occurrences to the inventory: occurrences, distinct names, the names that are not attributes
+    (per reason, left out), the names kept and what they cover."""
+    left_out = {
+        f"names that are not attributes: {reason.replace('_', ' ')} (left out)": n
+        for reason, n in non_attribute_counts(s.attr for s in stats).items()
+    }
     return pd.Series(
         {
             "attribute occurrences (after normalisation)": len(records),
             "distinct normalised names": len(stats),
-            f"names seen more than {min_count} times (kept)": len(inventory),
+            **left_out,
+            f"attributes seen more than {min_count} times (kept)": len(inventory),
             "occurrences covered by kept names": sum(s.count for s in inventory),
         },
         name="count",

@@ -106,7 +106,8 @@ def resolve_inventory(
     if not entries:
         raise ClusteringError(
             f"stage 01 kept no attributes: none was seen more than attributes.min_count={min_count} "
-            "times. Lower attributes.min_count (e.g. 0 or 1 for a tiny corpus) or enumerate more texts."
+            "times (names that are not attributes, such as 'sentence 1', are left out whatever their "
+            "count). Lower attributes.min_count (e.g. 0 or 1 for a tiny corpus) or enumerate more texts."
         )
     return entries, str(stage01_inventory)
 
@@ -122,11 +123,15 @@ def similarity(x: np.ndarray) -> np.ndarray:
 
 
 def _target(cp: ClusteringParams, n: int) -> int | None:
-    """``clustering.target_clusters`` as a count for ``n`` names (a fraction is rounded, at least 1)."""
+    """``clustering.target_clusters`` as a count for ``n`` names, never more than ``n``.
+
+    A fraction is rounded and raised to ``clustering.min_clusters``: a tenth of a small inventory is one
+    or two clusters, a map with a single perspective that stage 03 cannot draw different tasks from.
+    """
     if cp.target_clusters is None:
         return None
     if isinstance(cp.target_clusters, float):
-        return max(1, round(cp.target_clusters * n))
+        return min(max(cp.min_clusters, round(cp.target_clusters * n)), n)
     return min(cp.target_clusters, n)
 
 

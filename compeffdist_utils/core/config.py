@@ -202,6 +202,13 @@ class ClusteringParams(_Section):
         description="AP: search the preference that gives this many clusters (an integer, or a fraction of "
         "the inventory: 0.1 ~ the paper's 180 of 1,785); null uses preference_percentile.",
     )
+    min_clusters: int = Field(
+        default=1,
+        ge=1,
+        description="Floor of a fractional target_clusters: on a small inventory (13 names x 0.1 = 1 "
+        "cluster) the search still aims at this many perspectives, never more than there are names. "
+        "An integer target_clusters is taken as given.",
+    )
     target_tolerance: float = Field(
         default=0.05, ge=0.0, lt=1.0, description="Accept a cluster count within this fraction of the target."
     )

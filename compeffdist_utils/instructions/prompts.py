@@ -16,6 +16,7 @@ so a teacher that copies the example contributes nothing rather than polluting t
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Sequence
 
 # -- (a) analysis prompts ------------------------------------------------------------------------------
@@ -159,13 +160,55 @@ Output: sarcastic
 
 Input: The staff were friendly and the burger arrived hot.
 Output: not sarcastic"""
-# The example request asks for as many examples as its answer gives, so the two agree.
-STANDARDISATION_EXAMPLE = (
-    standardisation_prompt(
-        "sarcasm detection", "classification", IDEATION_EXAMPLE_TASKS[0]["task_description"], 2
+# One solved standardisation per task type, on the same two texts: a small teacher copies the shape of
+# the example it sees, so a scoring task shown the classification example came back with the label set
+# {sarcastic, not sarcastic} (a tiny run lost its only scoring task that way).
+_STANDARDISED_OTHER_TYPES = {
+    "scoring": (
+        "Rate how strongly sarcastic the input text is. Output format: one whole number from 1 (not "
+        "sarcastic at all) to 5 (openly mocking), with nothing else.",
+        ("5", "1"),
     ),
-    STANDARDISATION_EXAMPLE_ANSWER,
-)
+    "extraction": (
+        "Copy the phrases of the input text that carry the sarcasm, word for word. Output format: the "
+        'phrases separated by " | ", or "none" when there is none.',
+        ("Oh great | Best night ever", "none"),
+    ),
+    "structured_output": (
+        "Describe the sarcasm of the input text as JSON. Output format: one JSON object with the keys "
+        '"sarcastic" (true or false), "target" (what is mocked, or null) and "cue" (the words that show '
+        "it, or null).",
+        (
+            '{"sarcastic": true, "target": "the burger place", "cue": "Best night ever"}',
+            '{"sarcastic": false, "target": null, "cue": null}',
+        ),
+    ),
+}
+
+
+def _standardised_answer(definition: str, outputs: Sequence[str]) -> str:
+    """A solved standardisation on the classification example's two texts, with these outputs."""
+    inputs = re.findall(r"(?m)^Input: (.+)$", STANDARDISATION_EXAMPLE_ANSWER)
+    pairs = "\n\n".join(f"Input: {i}\nOutput: {o}" for i, o in zip(inputs, outputs, strict=True))
+    return f"Definition: {definition}\n\n{pairs}"
+
+
+# Each example request asks for as many examples as its answer gives, so the two agree.
+STANDARDISATION_EXAMPLES: dict[str, tuple[str, str]] = {
+    t["task_type"]: (
+        standardisation_prompt(t["task_name"], t["task_type"], t["task_description"], 2),
+        STANDARDISATION_EXAMPLE_ANSWER
+        if t["task_type"] == "classification"
+        else _standardised_answer(*_STANDARDISED_OTHER_TYPES[t["task_type"]]),
+    )
+    for t in IDEATION_EXAMPLE_TASKS
+}
+STANDARDISATION_EXAMPLE = STANDARDISATION_EXAMPLES["classification"]
+
+
+def standardisation_example(task_type: str) -> tuple[str, str]:
+    """The worked example of the task's own type (classification's for a type the kit does not know)."""
+    return STANDARDISATION_EXAMPLES.get(task_type, STANDARDISATION_EXAMPLE)
 
 
 # -- (d) demonstrations grounded in real text ----------------------------------------------------------

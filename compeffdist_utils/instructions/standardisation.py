@@ -11,7 +11,7 @@ from compeffdist_utils.core.config import InstructionsParams
 from compeffdist_utils.instructions.cleaning import clean_pair, compares_two_texts
 from compeffdist_utils.instructions.funnel import Funnel, Teacher, ask_teacher
 from compeffdist_utils.instructions.parsing import parse_standardisation
-from compeffdist_utils.instructions.prompts import STANDARDISATION_EXAMPLE, standardisation_prompt
+from compeffdist_utils.instructions.prompts import standardisation_example, standardisation_prompt
 from compeffdist_utils.instructions.text import echoes_worked_example, normalise_text, task_statement
 from compeffdist_utils.teacher.backends import conversation
 
@@ -27,15 +27,15 @@ def standardise_tasks(
     answer has no definition (``no_definition``) or no example left (``no_examples``), when the
     definition's task statement (the part before "Output format") repeats the worked example's, when it works on two texts (``two_text_task``, see
     :func:`cleaning.compares_two_texts`), or when fewer than ``min_examples`` distinct examples
-    remain (``too_few_examples``). The method asks for at least 8; tiny params ask for fewer because a
+    remain (``too_few_examples``). The worked example is one of the task's own type
+    (:func:`prompts.standardisation_example`). The method asks for at least 8; tiny params ask for fewer because a
     135M teacher rarely writes 8 before its token limit. Kept tasks keep their first ``max_demos``.
     """
     step = funnel["standardisation"]
-    example = STANDARDISATION_EXAMPLE if ip.worked_example else None
     chats = [
         conversation(
             standardisation_prompt(t["task_name"], t["task_type"], t["task_description"], ip.min_examples),
-            example,
+            standardisation_example(t["task_type"]) if ip.worked_example else None,
         )
         for t in tasks
     ]

@@ -13,6 +13,7 @@ from compeffdist_utils.instructions.prompts import (
     DEMONSTRATION_EXAMPLE_PAIRS,
     IDEATION_EXAMPLE_TASKS,
     STANDARDISATION_EXAMPLE_ANSWER,
+    STANDARDISATION_EXAMPLES,
 )
 
 _QUOTE_PAIRS = {'"': '"', "'": "'", "\u201c": "\u201d", "\u2018": "\u2019", "`": "`"}
@@ -68,7 +69,10 @@ _ECHO_KEYS = tuple(
         *(t["task_description"] for t in IDEATION_EXAMPLE_TASKS),
         *re.findall(r"(?m)^Input: (.+)$", STANDARDISATION_EXAMPLE_ANSWER),
         *(i for i, _ in DEMONSTRATION_EXAMPLE_PAIRS),
-        task_statement(STANDARDISATION_EXAMPLE_ANSWER.split("\n\n")[0].removeprefix("Definition: ")),
+        *(
+            task_statement(answer.split("\n\n")[0].removeprefix("Definition: "))
+            for _, answer in STANDARDISATION_EXAMPLES.values()
+        ),
     )
 )
 

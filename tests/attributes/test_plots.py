@@ -62,7 +62,7 @@ def test_inventory_summary_and_the_example_shown():
     records = attribute_records(e.text_id, e.domain, e.items)
     stats = _stats({"tone": 3, "irony": 1})
     summary = attribute_report.inventory_summary(records, stats, stats[:1], 1)
-    assert summary["count"].tolist() == [2, 2, 1, 3]
+    assert summary["count"].tolist() == [2, 2, 0, 0, 0, 1, 3]  # no name here is a non-attribute
     assert best_example([e]) is e and best_example([]) is None
     heading = attribute_report.example_heading(e, [{"text_id": "t1", "text": "so\nwarm"}])
     assert heading.endswith("> so warm") and "`t1`" in heading

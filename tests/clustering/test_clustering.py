@@ -57,6 +57,20 @@ def test_affinity_propagation_finds_the_blobs_and_is_deterministic():
     assert first.model_dump() == second.model_dump()
 
 
+def test_a_fraction_of_a_small_inventory_is_raised_to_min_clusters():
+    """0.1 of 20 names is 2 clusters; with min_clusters 4 the search aims at (and finds) the 4 blobs."""
+    x, entries = blobs(), entries_for([5] * 20)
+    plain = cluster_inventory(entries, x, ClusteringParams(target_clusters=0.1))
+    assert plain.target_clusters == 2
+    floored = cluster_inventory(entries, x, ClusteringParams(target_clusters=0.1, min_clusters=4))
+    assert floored.target_clusters == 4 and groups(floored) == BLOB_GROUPS
+    # Never more than there are names; an integer target is taken as given.
+    few = cluster_inventory(entries[:3], x[:3], ClusteringParams(target_clusters=0.1, min_clusters=4))
+    assert few.target_clusters == 3
+    counted = cluster_inventory(entries, x, ClusteringParams(target_clusters=2, min_clusters=4))
+    assert counted.target_clusters == 2
+
+
 def test_extra_copies_are_int_log1p_of_the_count():
     assert extra_copies([0, 1, 2, 10, 8350], weighting=True).tolist() == [0, 0, 1, 2, 9]
     assert extra_copies([0, 1, 2, 10, 8350], weighting=False).tolist() == [0, 0, 0, 0, 0]

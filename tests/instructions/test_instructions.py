@@ -27,6 +27,7 @@ from compeffdist_utils.instructions.prompts import (
     ANALYSIS_EXAMPLE_ITEMS,
     IDEATION_EXAMPLE,
     STANDARDISATION_EXAMPLE,
+    STANDARDISATION_EXAMPLES,
     analysis_prompt,
     ideation_prompt,
     standardisation_prompt,
@@ -332,6 +333,34 @@ def test_standardisation_of_a_small_teacher_answer():
         {"input": "My cat learned to open the fridge, so now we both live on cheese.", "output": "humorous"}
     ]
     assert funnel["standardisation"].notes["examples_dropped_empty_echo_or_repeat"] == 2
+
+
+def test_each_task_is_standardised_after_a_worked_example_of_its_own_type():
+    """A scoring task shown the classification example came back with its label set; each type has its own."""
+    types = ["classification", "scoring", "extraction", "structured_output", "unknown"]
+    tasks = [
+        {"cluster_id": 0, "task_index": k, "task_name": f"t{k}", "task_description": "d", "task_type": t}
+        for k, t in enumerate(types)
+    ]
+    seen: list[str] = []
+
+    class Recording(FakeTeacher):
+        def generate(self, requests, desc="teacher"):
+            seen.extend(r.messages[1][1] for r in requests)  # the worked example's answer
+            return ["Definition: Rate the anger.\n\nInput: I hate this.\nOutput: 5"] * len(requests)
+
+    standardise_tasks(Recording(), tasks, InstructionsParams(min_examples=1), Funnel())
+    answers = dict(zip(types, seen, strict=True))
+    assert (
+        "Output: not sarcastic" in answers["classification"]
+        and answers["unknown"] == answers["classification"]
+    )
+    assert "Output: 5" in answers["scoring"] and "Output: Oh great | Best night ever" in answers["extraction"]
+    assert '"cue": "Best night ever"' in answers["structured_output"]
+    for _, answer in STANDARDISATION_EXAMPLES.values():
+        assert len(parse_standardisation(answer).examples) == 2  # each example answer parses
+        # and a teacher copying its definition is caught
+        assert echoes_worked_example(task_statement(parse_standardisation(answer).definition))
 
 
 def test_io_pairs_multiline_json_output():
