@@ -1,10 +1,8 @@
 """The teacher budget: a stage stops before its next batch would cross the limit, and resumes without paying twice."""
 
 import json
-import shutil
 from pathlib import Path
 
-import nbformat
 import pytest
 
 from compeffdist_utils.core.config import BudgetParams, DecodingParams, Params, ParamsError, params_from_dict
@@ -12,6 +10,7 @@ from compeffdist_utils.run.runner import BudgetStop, Runner
 from compeffdist_utils.teacher.base import TeacherBackend
 from compeffdist_utils.teacher.budget import TeacherBudget, TeacherBudgetExceeded
 from compeffdist_utils.teacher.cache import ResponseCache
+from tests.run.toy_project import make_project
 
 ROOT = Path(__file__).resolve().parents[2]
 DEC = DecodingParams(max_new_tokens=5)
@@ -119,18 +118,7 @@ stage.finish(asked=stage.teacher().asked)
 
 @pytest.mark.slow
 def test_runner_marks_the_stage_stopped_and_a_higher_budget_continues(tmp_path):
-    (tmp_path / "notebooks").mkdir()
-    (tmp_path / "compeffdist_utils").mkdir()
-    (tmp_path / "pyproject.toml").write_text("")
-    (tmp_path / "params").mkdir()
-    shutil.copy(ROOT / "tests/params/ci.yaml", tmp_path / "params/p.yaml")
-    nb = nbformat.v4.new_notebook()
-    nb.metadata = {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"},
-                   "language_info": {"name": "python"}}  # fmt: skip
-    params_cell = nbformat.v4.new_code_cell('params_path = "x"\nrun_dir = None\noverrides = {}')
-    params_cell.metadata["tags"] = ["parameters"]
-    nb.cells = [params_cell, nbformat.v4.new_code_cell(STAGE_CODE)]
-    nbformat.write(nb, tmp_path / "notebooks/09_teacher.ipynb")
+    make_project(tmp_path, {"09_teacher": STAGE_CODE})
     sets = {"cache_dir": str(tmp_path / "cache"), "budget.max_teacher_tokens": 60}
 
     with pytest.raises(BudgetStop, match="09_teacher stopped: teacher budget reached"):
