@@ -77,6 +77,15 @@ def recipe_key(recipe: SpecialistRecipe) -> str:
     return hashlib.sha256(blob).hexdigest()[:12]
 
 
+def weights_revision(spec: str) -> str | None:
+    """The current recipe key when ``spec`` names the specialist, else None.
+
+    The spec string stays the same when a new adapter ships; a teacher cache keyed on the spec alone would
+    hand the old adapter's answers to the new one. Teachers put this key in their cache identity.
+    """
+    return recipe_key(SpecialistRecipe()) if spec == EMBEDDED_SPECIALIST else None
+
+
 def folder_name(recipe: SpecialistRecipe) -> str:
     return f"smollm2-135m-sentiment-{recipe_key(recipe)}"
 

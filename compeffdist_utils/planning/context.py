@@ -36,6 +36,7 @@ from compeffdist_utils.models import resolve_model_path
 from compeffdist_utils.teacher.backends import cache_path
 from compeffdist_utils.teacher.base import teacher_identity
 from compeffdist_utils.teacher.cache import ResponseCache, request_key
+from compeffdist_utils.teacher.hf import hf_identity
 from compeffdist_utils.teacher.requests import ChatRequest, Messages
 
 CHARS_PER_TOKEN = 4.0  # English text, when the tokenizer is not on this machine
@@ -226,7 +227,7 @@ def cache_identity(params: Params) -> dict[str, str]:
     """The teacher identity the backends put in cache keys, so the plan finds answers already cached."""
     tp = params.models.teacher
     if tp.backend == "hf":
-        return teacher_identity("hf", "local", tp.model)
+        return hf_identity(tp.model)
     return teacher_identity("openai", str(tp.base_url), tp.model)
 
 

@@ -6,7 +6,7 @@ from compeffdist_utils.teacher.backends import cache_path, make_teacher
 from compeffdist_utils.teacher.base import TeacherBackend, teacher_identity
 from compeffdist_utils.teacher.budget import TeacherBudget, budget_stop_path, read_budget_stop, usage_tokens
 from compeffdist_utils.teacher.cache import ResponseCache, request_key
-from compeffdist_utils.teacher.hf import HFBackend
+from compeffdist_utils.teacher.hf import HFBackend, hf_identity
 from compeffdist_utils.teacher.requests import ChatRequest, Messages, conversation
 
 __all__ = [
@@ -23,5 +23,6 @@ __all__ = [
     "read_budget_stop",
     "request_key",
     "teacher_identity",
+    "hf_identity",
     "usage_tokens",
 ]

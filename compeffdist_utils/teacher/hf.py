@@ -20,7 +20,8 @@ from compeffdist_utils.core.config import Params
 from compeffdist_utils.core.progress import generation_meter
 from compeffdist_utils.models import load_causal_lm, resolve_dtype
 from compeffdist_utils.models.batching import Batcher, BatchSize
-from compeffdist_utils.teacher.base import TeacherBackend
+from compeffdist_utils.models.specialist import weights_revision
+from compeffdist_utils.teacher.base import TeacherBackend, teacher_identity
 from compeffdist_utils.teacher.cache import CachedAnswer, ResponseCache
 from compeffdist_utils.teacher.requests import ChatRequest
 
@@ -28,6 +29,15 @@ from compeffdist_utils.teacher.requests import ChatRequest
 def _batch_seed(seed: int, keys: Sequence[str]) -> int:
     h = hashlib.sha256(json.dumps([seed, *keys]).encode()).hexdigest()
     return int(h[:8], 16)
+
+
+def hf_identity(model_spec: str) -> dict[str, str]:
+    """A local model's cache identity: its spec, plus the weights' key where the spec outlives its weights."""
+    identity = teacher_identity("hf", "local", model_spec)
+    revision = weights_revision(model_spec)
+    if revision is not None:  # other specs keep the keys they always had
+        identity["weights"] = revision
+    return identity
 
 
 class HFBackend(TeacherBackend):
@@ -38,6 +48,7 @@ class HFBackend(TeacherBackend):
     def __init__(self, model_spec: str, params: Params, cache: ResponseCache, batch_size: BatchSize = 8):
 
         super().__init__(model_spec, cache)
+        self.identity = hf_identity(model_spec)
         dtype = resolve_dtype(params.models.teacher.dtype, params.models.teacher.device)
         if dtype != "float32":  # answers in another precision differ; fp32 keys stay as they were
             self.identity["dtype"] = dtype

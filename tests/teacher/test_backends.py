@@ -208,3 +208,20 @@ def test_make_teacher_openai_needs_its_key_variable(tmp_path, monkeypatch):
     )
     with pytest.raises(TeacherUnavailableError, match="CDK_TEST_MISSING_KEY, which is not set"):
         make_teacher(p)
+
+
+def test_a_new_specialist_adapter_does_not_reuse_the_old_adapters_cached_answers(monkeypatch):
+    """The spec `embedded:smollm2-135m-sentiment` stays when a rebuilt adapter ships (issue 22): the cache
+    identity carries the recipe key, so answers of the previous adapter are asked again; the plan keys alike."""
+    from compeffdist_utils.core.config import EMBEDDED_CAUSAL_LM, EMBEDDED_SPECIALIST, params_from_dict
+    from compeffdist_utils.models import specialist
+    from compeffdist_utils.planning.context import cache_identity
+    from compeffdist_utils.teacher import hf_identity, teacher_identity
+
+    assert hf_identity(EMBEDDED_CAUSAL_LM) == teacher_identity("hf", "local", EMBEDDED_CAUSAL_LM)  # keys kept
+    before = hf_identity(EMBEDDED_SPECIALIST)
+    assert before["weights"] == specialist.recipe_key(specialist.SpecialistRecipe())
+    params = params_from_dict({"models": {"teacher": {"backend": "hf", "model": EMBEDDED_SPECIALIST}}})
+    assert cache_identity(params) == before
+    monkeypatch.setattr(specialist, "SPECIALIST_VERSION", specialist.SPECIALIST_VERSION + 1)
+    assert hf_identity(EMBEDDED_SPECIALIST) != before
