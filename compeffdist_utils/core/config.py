@@ -119,8 +119,20 @@ class TeacherParams(_Section):
         return v
 
 
+# The stages in which the teacher writes the method's own material (attribute lists, task instructions),
+# as against answering tasks (stage 04) or being evaluated (stage 07): the stages ``models.writer`` serves.
+WRITER_STAGES = ("01_attributes", "03_instructions")
+
+
 class ModelsParams(_Section):
     teacher: TeacherParams = TeacherParams()
+    writer: TeacherParams | None = Field(
+        default=None,
+        description=(
+            "Optional second teacher for the writing stages (01 attributes, 03 instructions); null: the teacher "
+            "writes too, as in the paper. For a small answering specialist that no longer writes lists."
+        ),
+    )
     student: str = EMBEDDED_CAUSAL_LM
     embedder: str = EMBEDDED_EMBEDDER
     # auto: bf16 forward passes on CPUs with AMX / AVX512-BF16 (or CUDA), fp32 otherwise (models.resolve_dtype)
@@ -129,6 +141,17 @@ class ModelsParams(_Section):
 
     # A student may be a depth-pruned model, written as {base, keep_layers} (see pruning.py).
     _pruned_student = field_validator("student", mode="before")(normalise_spec)
+
+    def teacher_for(self, stage: str) -> TeacherParams:
+        """The teacher a stage talks to: ``writer`` in the writing stages when one is named, else ``teacher``."""
+        if self.writer is not None and stage in WRITER_STAGES:
+            return self.writer
+        return self.teacher
+
+    def teachers(self) -> list[tuple[str, TeacherParams]]:
+        """Every teacher the run may reach, by its params path (for checks that cover them all)."""
+        named = [("models.teacher", self.teacher)]
+        return named + ([("models.writer", self.writer)] if self.writer is not None else [])
 
 
 class CorpusFile(_Section):

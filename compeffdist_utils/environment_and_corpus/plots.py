@@ -21,6 +21,17 @@ def models_table(params: Params) -> pd.DataFrame:
             teacher.model,
             f"backend={teacher.backend}" + (f", server={teacher.base_url}" if teacher.base_url else ""),
         ),
+        *(
+            [
+                (
+                    "writer (stages 01, 03)",
+                    w.model,
+                    f"backend={w.backend}" + (f", server={w.base_url}" if w.base_url else ""),
+                )
+            ]
+            if (w := params.models.writer)
+            else []
+        ),
         ("student", params.models.student, ""),
         ("difficulty scorer", scorer or params.models.student, "proxy" if scorer else "(student)"),
         ("embedder", params.models.embedder, ""),

@@ -91,6 +91,11 @@ def recipe_lines(run: RunFolder, made: ModelExport) -> list[str]:
         f"- {model_note(made.base, 'Base model')}",
         f"- {made.kind}; {made.n_params / 1e6:.1f} M parameters, saved as {made.dtype}",
         f"- {model_note(params.models.teacher.model, 'Teacher')}",
+        *(
+            [f"- {model_note(params.models.writer.model, 'Writer of attributes and instructions')}"]
+            if params.models.writer
+            else []
+        ),
         f"- Data: stage 05's selection, {sel.method} selection by `{sel.score}` at budget {sel.budget:g} "
         f"(stratified `{sel.stratify}`, seed {sel.seed}): {t.get('n_records')} samples, "
         f"{t.get('n_train')} trained on, {t.get('n_eval')} held out for the eval loss",

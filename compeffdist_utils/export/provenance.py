@@ -48,6 +48,7 @@ class Provenance:
     run_date: str
     export_date: str
     overrides: dict[str, Any] = field(default_factory=dict)
+    writer: str | None = None  # models.writer, where a second teacher wrote attributes and instructions
 
     def as_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -85,11 +86,12 @@ def licence_notes(run: RunFolder, domains: dict[str, int]) -> list[str]:
             f"texts from the user's files {files}: their licence is not known to the kit; state it here "
             "before sharing"
         )
-    teacher = params.models.teacher.model
-    notes.append(
-        model_note(teacher, "Teacher outputs")
-        + "; a model's terms may restrict training other models on its outputs"
-    )
+    for name, tp in params.models.teachers():
+        label = "Teacher outputs" if name == "models.teacher" else "Writer outputs (attributes, instructions)"
+        notes.append(
+            model_note(tp.model, label)
+            + "; a model's terms may restrict training other models on its outputs"
+        )
     return notes
 
 
@@ -101,6 +103,7 @@ def run_provenance(run: RunFolder, texts: list[dict[str, Any]]) -> Provenance:
         run_name=run.run_name,
         teacher=params.models.teacher.model,
         teacher_backend=params.models.teacher.backend,
+        writer=params.models.writer.model if params.models.writer else None,
         student=params.models.student,
         embedder=params.models.embedder,
         corpus_source=params.corpus.source,
@@ -120,7 +123,9 @@ def provenance_lines(prov: Provenance) -> list[str]:
     overrides = ", ".join(f"`{k}={v}`" for k, v in prov.overrides.items()) or "none"
     domains = ", ".join(f"{d} ({n})" for d, n in prov.domains.items())
     return [
-        f"- Teacher: `{prov.teacher}` (backend `{prov.teacher_backend}`); student: `{prov.student}`; "
+        f"- Teacher: `{prov.teacher}` (backend `{prov.teacher_backend}`)"
+        + (f"; writer of attributes and instructions: `{prov.writer}`" if prov.writer else "")
+        + f"; student: `{prov.student}`; "
         f"attribute embedder: `{prov.embedder}`",
         f"- Corpus: `{prov.corpus_source}`; texts per domain: {domains}",
         *(f"- Licence note: {note}." for note in prov.licence_notes),

@@ -41,7 +41,9 @@ def run_lines(run: RunFolder) -> list[str]:
         f"- Manifest last updated {m.get('updated')}; published {time.strftime('%Y-%m-%dT%H:%M:%S%z')}",
         f"- Machine: {machine.get('processor')}, {machine.get('cpu_count')} CPUs, {gpu}; "
         f"{machine.get('platform')}, Python {machine.get('python')}",
-        f"- Teacher `{run.params.models.teacher.model}`; student `{run.params.models.student}`",
+        f"- Teacher `{run.params.models.teacher.model}`"
+        + (f"; writer of attributes and instructions `{w.model}`" if (w := run.params.models.writer) else "")
+        + f"; student `{run.params.models.student}`",
         f"- Stages (status, seconds): {status}",
     ]
 

@@ -67,8 +67,9 @@ def check_model_specs(params: Params) -> list[str]:
         "models.student": params.models.student,
         "models.embedder": params.models.embedder,
     }
-    if params.models.teacher.backend == "hf":
-        named["models.teacher.model"] = params.models.teacher.model
+    for name, tp in params.models.teachers():
+        if tp.backend == "hf":
+            named[f"{name}.model"] = tp.model
     if params.difficulty.scorer:
         named["difficulty.scorer"] = params.difficulty.scorer
     problems = []

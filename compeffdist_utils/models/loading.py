@@ -51,7 +51,11 @@ def resolve_model_path(spec: str, cache_dir: Path) -> str:
     return resolve_plain_path(spec, cache_dir)
 
 
-def load_tokenizer(spec: str, params: Params, padding_side: str = "left") -> Any:
+def load_tokenizer(
+    spec: str, params: Params, padding_side: str = "left", local_files_only: bool = False
+) -> Any:
+    """The tokenizer of ``spec``; an adapter folder without one uses its base model's.
+    ``local_files_only``: for callers that must never wait on the hub (the plan)."""
     from transformers import AutoTokenizer  # deferred: heavy, only when loading
 
     path = resolve_model_path(spec, params.resolved_cache_dir())
@@ -61,7 +65,9 @@ def load_tokenizer(spec: str, params: Params, padding_side: str = "left") -> Any
             json.loads(adapter_cfg.read_text())["base_model_name_or_path"], params.resolved_cache_dir()
         )
     try:
-        tok = AutoTokenizer.from_pretrained(path, padding_side=padding_side)
+        tok = AutoTokenizer.from_pretrained(
+            path, padding_side=padding_side, local_files_only=local_files_only
+        )
     except OSError as err:
         raise hub_error(spec, err) from None
     if tok.pad_token is None:

@@ -32,7 +32,7 @@ from typing import Any
 from compeffdist_utils.core.config import EMBEDDED_DOMAINS, CorpusParams, Params
 from compeffdist_utils.core.io import read_jsonl
 from compeffdist_utils.environment_and_corpus.corpus import load_corpus
-from compeffdist_utils.models import resolve_model_path
+from compeffdist_utils.models import load_tokenizer
 from compeffdist_utils.teacher.backends import cache_path
 from compeffdist_utils.teacher.base import teacher_identity
 from compeffdist_utils.teacher.cache import ResponseCache, request_key
@@ -135,12 +135,8 @@ class TokenCounter:
 
 
 def _local_tokenizer(spec: str, params: Params) -> Any:
-    from transformers import AutoTokenizer  # deferred: heavy, only to count tokens
-
     # local_files_only: planning never waits on (or needs) the hub; a hub model is used when cached.
-    return AutoTokenizer.from_pretrained(
-        resolve_model_path(spec, params.resolved_cache_dir()), local_files_only=True
-    )
+    return load_tokenizer(spec, params, local_files_only=True)
 
 
 @dataclass
@@ -170,9 +166,9 @@ class PlanContext:
             self._counters[spec] = TokenCounter(spec, self.params)
         return self._counters[spec]
 
-    @property
-    def teacher(self) -> TokenCounter:
-        return self.counter(self.params.models.teacher.model)
+    def teacher(self, stage: str) -> TokenCounter:
+        """The token counter of the teacher ``stage`` talks to."""
+        return self.counter(self.params.models.teacher_for(stage).model)
 
     def run_file(self, rel: str) -> Path | None:
         """A file the run has written already, or None."""
@@ -190,10 +186,11 @@ class PlanContext:
     def teacher_stage(self, stage: str, parts: Sequence[Part]) -> StagePlan:
         """Requests, tokens and cached answers of a teacher stage from its parts."""
         plan = StagePlan(stage)
-        identity = cache_identity(self.params)
+        identity = cache_identity(self.params, stage)
+        teacher = self.teacher(stage)
         found_n = found_completion = 0
         for part in parts:
-            lengths = self.teacher.chats([r.messages for r in part.requests])
+            lengths = teacher.chats([r.messages for r in part.requests])
             if part.exact:
                 prompt = sum(lengths)
             else:
@@ -219,13 +216,13 @@ class PlanContext:
                 found_completion + per * (plan.teacher_requests - found_n)
             )
         bases = [f"{p.label}: {p.basis}" for p in parts]
-        plan.teacher_basis = "; ".join(bases) + f" · tokens: {self.teacher.basis}"
+        plan.teacher_basis = "; ".join(bases) + f" · tokens: {teacher.basis}"
         return plan
 
 
-def cache_identity(params: Params) -> dict[str, str]:
-    """The teacher identity the backends put in cache keys, so the plan finds answers already cached."""
-    tp = params.models.teacher
+def cache_identity(params: Params, stage: str = "") -> dict[str, str]:
+    """The identity ``stage``'s teacher puts in cache keys, so the plan finds answers already cached."""
+    tp = params.models.teacher_for(stage)
     if tp.backend == "hf":
         return hf_identity(tp.model)
     return teacher_identity("openai", str(tp.base_url), tp.model)

@@ -93,6 +93,7 @@ def make_plan(
     return {
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "teacher": params.models.teacher.model,
+        "writer": params.models.writer.model if params.models.writer else None,
         "rates": asdict(rates),
         "stages": planned,
         "totals": totals,

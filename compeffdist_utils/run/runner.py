@@ -265,7 +265,9 @@ class Runner:
         """A failed stage's entry, or a stopped one when the teacher budget stopped it cleanly (what was
         answered is cached, a rerun continues)."""
         # Server text in an error may echo the key: redact before the manifest and report see it.
-        error = redact(_describe_failure(err), env_secrets(self.params.models.teacher.api_key_env))
+        error = redact(
+            _describe_failure(err), env_secrets(*(tp.api_key_env for _, tp in self.params.models.teachers()))
+        )
         if getattr(err, "ename", None) == "KeyboardInterrupt":  # the kernel got the Ctrl-C first
             return _interrupted("Ctrl-C (SIGINT)", seconds)
         if is_disk_full(err) or "[Errno 28]" in error:

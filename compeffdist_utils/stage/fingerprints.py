@@ -18,9 +18,9 @@ from compeffdist_utils.core.hashing import stage_code_hash
 # The params sections each stage reads (by notebook number). A stage not listed depends on all params.
 STAGE_SECTIONS: dict[str, list[str]] = {
     "00": ["corpus", "models"],
-    "01": ["models.teacher", "attributes"],
+    "01": ["models.teacher", "models.writer", "attributes"],
     "02": ["models.embedder", "clustering"],
-    "03": ["models.teacher", "models.embedder", "instructions"],
+    "03": ["models.teacher", "models.writer", "models.embedder", "instructions"],
     "04": ["models.teacher", "distill_data"],
     "05": ["models.student", "models.dtype", "difficulty", "selection"],
     "06": ["models.student", "models.dtype", "training"],

@@ -43,22 +43,21 @@ def cache_path(params: Params) -> Path:
 def check_teacher_settings(params: Params) -> list[str]:
     """What would stop the teacher before its first request, found without contacting it: an API key
     variable that is not set (``base_url`` itself is checked when params load)."""
-    tp = params.models.teacher
-    if tp.backend == "openai" and tp.api_key_env and not os.environ.get(tp.api_key_env):
-        return [
-            f"models.teacher.api_key_env: the environment variable {tp.api_key_env} is not set "
-            f"(the teacher at {tp.base_url} needs the API key in it)"
-        ]
-    return []
+    return [
+        f"{name}.api_key_env: the environment variable {tp.api_key_env} is not set "
+        f"(the teacher at {tp.base_url} needs the API key in it)"
+        for name, tp in params.models.teachers()
+        if tp.backend == "openai" and tp.api_key_env and not os.environ.get(tp.api_key_env)
+    ]
 
 
 def make_teacher(params: Params, cache: ResponseCache | None = None, stage: str = "") -> TeacherBackend:
-    """The teacher named in ``params.models.teacher``, writing through the persistent cache."""
-    tp = params.models.teacher
+    """The teacher ``stage`` talks to (``params.models.teacher_for``), writing through the persistent cache."""
+    tp = params.models.teacher_for(stage)
     cache = cache or ResponseCache(cache_path(params))
     teacher: TeacherBackend
     if tp.backend == "hf":
-        teacher = HFBackend(tp.model, params, cache, batch_size=tp.batch_size)
+        teacher = HFBackend(tp.model, params, cache, batch_size=tp.batch_size, settings=tp)
     else:
         teacher = OpenAIBackend(tp, cache)
     teacher.stage = stage

@@ -16,7 +16,7 @@ import json
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from compeffdist_utils.core.config import Params
+from compeffdist_utils.core.config import Params, TeacherParams
 from compeffdist_utils.core.progress import generation_meter
 from compeffdist_utils.models import load_causal_lm, resolve_dtype
 from compeffdist_utils.models.batching import Batcher, BatchSize
@@ -45,18 +45,24 @@ class HFBackend(TeacherBackend):
 
     backend_name = "hf"
 
-    def __init__(self, model_spec: str, params: Params, cache: ResponseCache, batch_size: BatchSize = 8):
-
+    def __init__(
+        self,
+        model_spec: str,
+        params: Params,
+        cache: ResponseCache,
+        batch_size: BatchSize = 8,
+        settings: TeacherParams | None = None,
+    ):
+        # settings: the teacher section it runs under (dtype, device); models.teacher unless given
         super().__init__(model_spec, cache)
         self.identity = hf_identity(model_spec)
-        dtype = resolve_dtype(params.models.teacher.dtype, params.models.teacher.device)
+        tp = settings or params.models.teacher
+        dtype = resolve_dtype(tp.dtype, tp.device)
         if dtype != "float32":  # answers in another precision differ; fp32 keys stay as they were
             self.identity["dtype"] = dtype
         self.batch_size = batch_size
         self._model_and_tok: tuple[Any, Any] | None = None
-        self._load = lambda: load_causal_lm(
-            model_spec, params, dtype=params.models.teacher.dtype, device=params.models.teacher.device
-        )
+        self._load = lambda: load_causal_lm(model_spec, params, dtype=tp.dtype, device=tp.device)
 
     @property
     def model_and_tokenizer(self) -> tuple[Any, Any]:

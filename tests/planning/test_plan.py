@@ -173,3 +173,16 @@ def test_filtering_savings_per_budget_of_the_grid(tmp_path, params):
         < half["training tokens kept"]
         < half["training tokens full pool"]
     )
+
+
+def test_the_plan_counts_the_specialists_tokens_with_its_base_tokenizer():
+    """The shipped specialist is an adapter folder without a tokenizer: the plan counts with its base model's
+    tokenizer instead of falling back to characters / 4."""
+    from compeffdist_utils.core.config import EMBEDDED_SPECIALIST
+    from compeffdist_utils.planning.context import TokenCounter
+
+    counter = TokenCounter(
+        EMBEDDED_SPECIALIST, load_params(Path(__file__).parents[2] / "params" / "tiny.yaml")
+    )
+    assert counter.basis == f"{EMBEDDED_SPECIALIST} tokenizer"
+    assert counter.texts(["a short text"])[0] < len("a short text")
