@@ -12,26 +12,14 @@ from compeffdist_utils.models import EMBEDDED_SPECS
 
 
 def models_table(params: Params) -> pd.DataFrame:
-    """The run's models by role (teacher, student, difficulty scorer, embedder), with what each spec is."""
-    teacher = params.models.teacher
+    """The run's models by role (teacher, writer, student, difficulty scorer, embedder), with what each spec is."""
     scorer = params.difficulty.scorer
+    role = {"models.teacher": "teacher", "models.writer": "writer (stages 01, 03)"}
     rows = [
-        (
-            "teacher",
-            teacher.model,
-            f"backend={teacher.backend}" + (f", server={teacher.base_url}" if teacher.base_url else ""),
-        ),
-        *(
-            [
-                (
-                    "writer (stages 01, 03)",
-                    w.model,
-                    f"backend={w.backend}" + (f", server={w.base_url}" if w.base_url else ""),
-                )
-            ]
-            if (w := params.models.writer)
-            else []
-        ),
+        (role[name], tp.model, f"backend={tp.backend}" + (f", server={tp.base_url}" if tp.base_url else ""))
+        for name, tp in params.models.teachers()
+    ]
+    rows += [
         ("student", params.models.student, ""),
         ("difficulty scorer", scorer or params.models.student, "proxy" if scorer else "(student)"),
         ("embedder", params.models.embedder, ""),
