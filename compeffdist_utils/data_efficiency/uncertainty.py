@@ -1,5 +1,6 @@
-"""Confidence intervals for stage 08's grid: each point's scores with CIs (seeds pooled), and each selector
-against random at the same budget, paired on the same test examples; read from the points' prediction files.
+"""Confidence intervals for stage 08's grid: each point's scores with CIs (seeds pooled) and the comparisons
+the paper's claims rest on (rank_hard against random at the same budget, against all the data, and against
+the untrained student), paired on the same test examples; read from the points' prediction files.
 """
 
 from __future__ import annotations
@@ -85,6 +86,37 @@ def grid_differences(
     return out
 
 
+def full_data_key(stats: dict[tuple[str, float], list[bootstrap.Stats]]) -> tuple[str, float] | None:
+    """The grid's 100% point: rank_hard's at budget 1.0, else any selector's (at 1.0 every selector keeps
+    the whole pool, so they are the same training data)."""
+    if ("rank_hard", 1.0) in stats:
+        return ("rank_hard", 1.0)
+    return next((k for k in sorted(stats) if k[1] == 1.0 and k[0] != BASE), None)
+
+
+def claim_differences(
+    stats: dict[tuple[str, float], list[bootstrap.Stats]], compare_budgets: Sequence[float]
+) -> list[bootstrap.Difference]:
+    """The paper's data-efficiency claim on the mean score: rank_hard at each compared budget against
+    random there, against all the data (it should come close) and against the untrained student; and all
+    the data against the untrained student."""
+    diffs = grid_differences(stats, "rank_hard", "random", compare_budgets)
+    full, base = full_data_key(stats), stats.get((BASE, 0.0))
+    hard = [
+        (f"rank_hard @ {b:g}", stats[("rank_hard", float(b))])
+        for b in compare_budgets
+        if ("rank_hard", float(b)) in stats
+    ]
+    if full is not None:
+        diffs += [
+            bootstrap.compare(st, stats[full], (name, "all data (@ 1)"), "mean score") for name, st in hard
+        ]
+        hard.append(("all data (@ 1)", stats[full]))
+    if base is not None:
+        diffs += [bootstrap.compare(st, base, (name, "base student"), "mean score") for name, st in hard]
+    return diffs
+
+
 @dataclass
 class GridUncertainty:
     """What notebook 08 shows: per (selector, budget) the score, held-out loss and teacher agreement with
@@ -155,7 +187,7 @@ def grid_uncertainty(
     compare_budgets: Sequence[float] = (0.1, 0.25),
     teacher_eval: tuple[str | Path, str] | None = None,
 ) -> GridUncertainty:
-    """Intervals for the grid ``rows`` (the current setup's), rank_hard vs random at ``compare_budgets``,
+    """Intervals for the grid ``rows`` (the current setup's), :func:`claim_differences` at ``compare_budgets``,
     every trained point vs the base student on the held-out loss, and agreement with the teacher when
     ``teacher_eval`` = (stage 07's eval folder, teacher name) holds predictions on the same prompts."""
 
@@ -168,7 +200,7 @@ def grid_uncertainty(
         for key, st in source.items():
             est = bootstrap.estimate(st)
             table.loc[key, [col, f"{col}_low", f"{col}_high"]] = [est.score, est.low, est.high]
-    diffs = grid_differences(stats, "rank_hard", "random", compare_budgets)
+    diffs = claim_differences(stats, compare_budgets)
     base_key = (BASE, 0.0)
     if base_key in held:
         diffs += [
@@ -181,7 +213,7 @@ def grid_uncertainty(
     sentences = (
         bootstrap.describe_differences(diffs)
         if diffs
-        else ["No rank_hard / random pair at the compared budgets."]
+        else ["No rank_hard point at the compared budgets to compare."]
     )
     n_min = min((len(s.uids) for parts in stats.values() for s in parts), default=0)
     if (warning := bootstrap.smoke_warning(n_min)) is not None:

@@ -204,45 +204,24 @@ def test_evaluation_uncertainty_reads_stage_07_files(tmp_path):
     )
 
 
-def test_grid_uncertainty_pools_seeds_and_compares_rank_with_random(tmp_path):
-    import matplotlib
-
-    matplotlib.use("Agg")
+def _write_grid(tmp_path, rows, gold, quality):
+    """Prediction and held-out files for grid ``rows``: each point right on ``quality[selector]`` of the
+    examples; the base student's held-out loss above the trained points'."""
     from compeffdist_utils.core.io import write_jsonl
-    from compeffdist_utils.data_efficiency.plots import plot_efficiency_ci
-    from compeffdist_utils.data_efficiency.results import results_frame
-    from compeffdist_utils.data_efficiency.uncertainty import grid_uncertainty
     from compeffdist_utils.evaluation.heldout import heldout_path
     from compeffdist_utils.evaluation.predictions import prediction_path
 
-    spec = TaskSpec("sc/x", "basic", "classification", "macro_f1", "Classify.", ("negative", "positive"))
-    gold = _labels(60, 12, ("positive", "negative"))
-    ds = BenchDataset(spec, [Example(f"u{i}", f"s{i}", g) for i, g in enumerate(gold)], [], "sentibench")
-    rows = [{"point": "base__b0__s0", "selector": "base", "budget": 0.0, "seed": 0}]
-    rows += [
-        {"point": f"{sel}__b{b:g}__s{seed}", "selector": sel, "budget": b, "seed": seed}
-        for sel in ("random", "rank_hard")
-        for b in (0.1, 0.25)
-        for seed in (1, 2)
-    ]
-    rows.append(
-        {
-            "point": "ifd__b0.25__s1",
-            "selector": "ifd",
-            "budget": 0.25,
-            "seed": 1,
-            "reused_from": "random__b0.25__s1",
-        }
-    )
     for k, r in enumerate(rows):
         r["scores"] = {"sc/x": 50.0}
         r["mean_score"] = 50.0 + k
         if r.get("reused_from"):
             continue
         eval_dir = tmp_path / "efficiency" / "points" / r["point"] / "eval"
-        good = 0.9 if r["selector"] == "rank_hard" else 0.6  # rank_hard clearly better
         rng = random.Random(k)
-        preds = [g if rng.random() < good else ("negative" if g == "positive" else "positive") for g in gold]
+        preds = [
+            g if rng.random() < quality[r["selector"]] else ("negative" if g == "positive" else "positive")
+            for g in gold
+        ]
         write_jsonl(
             prediction_path(eval_dir, r["point"], "sc/x", 42),
             [{"uid": f"u{i}", "prediction": p} for i, p in enumerate(preds)],
@@ -252,6 +231,48 @@ def test_grid_uncertainty_pools_seeds_and_compares_rank_with_random(tmp_path):
             heldout_path(eval_dir, r["point"]),
             [{"sample_id": f"h{i}", "nll_sum": loss * 4 + i % 2, "n_tokens": 4} for i in range(25)],
         )
+
+
+def _grid_rows(selectors, budgets, seeds):
+    rows = [{"point": "base__b0__s0", "selector": "base", "budget": 0.0, "seed": 0}]
+    return rows + [
+        {"point": f"{sel}__b{b:g}__s{seed}", "selector": sel, "budget": b, "seed": seed}
+        for sel in selectors
+        for b in budgets
+        for seed in seeds
+    ]
+
+
+def _grid_dataset():
+    spec = TaskSpec("sc/x", "basic", "classification", "macro_f1", "Classify.", ("negative", "positive"))
+    gold = _labels(60, 12, ("positive", "negative"))
+    return BenchDataset(
+        spec, [Example(f"u{i}", f"s{i}", g) for i, g in enumerate(gold)], [], "sentibench"
+    ), gold
+
+
+def test_grid_uncertainty_pools_seeds_and_compares_rank_with_random(tmp_path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from compeffdist_utils.data_efficiency.plots import plot_efficiency_ci
+    from compeffdist_utils.data_efficiency.results import results_frame
+    from compeffdist_utils.data_efficiency.uncertainty import grid_uncertainty
+
+    ds, gold = _grid_dataset()
+    rows = _grid_rows(("random", "rank_hard"), (0.1, 0.25), (1, 2))
+    rows.append(
+        {
+            "point": "ifd__b0.25__s1",
+            "selector": "ifd",
+            "budget": 0.25,
+            "seed": 1,
+            "reused_from": "random__b0.25__s1",
+        }
+    )
+    _write_grid(
+        tmp_path, rows, gold, {"base": 0.6, "random": 0.6, "rank_hard": 0.9}
+    )  # rank_hard clearly better
     unc = grid_uncertainty(tmp_path, rows, [ds], [42])
     t = unc.table.set_index(["selector", "budget"])
     assert (
@@ -264,3 +285,20 @@ def test_grid_uncertainty_pools_seeds_and_compares_rank_with_random(tmp_path):
     assert (t["heldout_loss"].drop(("base", 0.0)) < t.loc[("base", 0.0), "heldout_loss"]).all()
     fig = plot_efficiency_ci(unc.table, results_frame(rows))
     assert len(fig.axes) == 2
+
+
+def test_grid_uncertainty_tests_the_claim_against_all_data_and_the_base(tmp_path):
+    """Claim (b) of the paper: rank_hard at 10% against random at 10% and against all the data (here the
+    only 100% point is random's: every selector keeps the whole pool there); and each against the base."""
+    from compeffdist_utils.data_efficiency.uncertainty import grid_uncertainty
+
+    ds, gold = _grid_dataset()
+    rows = _grid_rows(("random",), (0.1, 1.0), (1, 2)) + _grid_rows(("rank_hard",), (0.1,), (1, 2))[1:]
+    _write_grid(tmp_path, rows, gold, {"base": 0.5, "random": 0.7, "rank_hard": 0.95})
+    diffs = grid_uncertainty(tmp_path, rows, [ds], [42], compare_budgets=(0.1,)).differences
+    d = diffs[diffs["measure"] == "mean score"].set_index(["model", "versus"])
+    # random @ 1 stands in for all the data; at 10% rank_hard is better than both (as constructed)
+    assert d.loc[("rank_hard @ 0.1", "all data (@ 1)"), "difference"] > 0
+    assert d.loc[("rank_hard @ 0.1", "base student"), "significant"]
+    assert d.loc[("all data (@ 1)", "base student"), "difference"] > 0
+    assert len(d) == 3
