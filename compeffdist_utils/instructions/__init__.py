@@ -9,6 +9,7 @@ from compeffdist_utils.instructions.funnel import Funnel
 from compeffdist_utils.instructions.ideation import ideation_chats
 from compeffdist_utils.instructions.inputs import cut_reference, select_clusters
 from compeffdist_utils.instructions.json_repair import extract_json_list
+from compeffdist_utils.instructions.kit_tasks import KIT_CLUSTER, KIT_TASKS, kit_instructions
 from compeffdist_utils.instructions.parsing import parse_io_pairs, parse_numbered_list, parse_standardisation
 from compeffdist_utils.instructions.pool import build_pool, near_duplicates
 from compeffdist_utils.instructions.prompts import (
@@ -33,6 +34,8 @@ __all__ = [
     "Funnel",
     "IDEATION_EXAMPLE",
     "IDEATION_EXAMPLE_TASKS",
+    "KIT_CLUSTER",
+    "KIT_TASKS",
     "STANDARDISATION_EXAMPLE",
     "STANDARDISATION_EXAMPLE_ANSWER",
     "analysis_chats",
@@ -43,6 +46,7 @@ __all__ = [
     "extract_json_list",
     "generate_demonstrations",
     "ideation_chats",
+    "kit_instructions",
     "near_duplicates",
     "parse_io_pairs",
     "parse_numbered_list",

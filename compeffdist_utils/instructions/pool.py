@@ -7,7 +7,8 @@ b. :func:`.ideation.ideate_tasks` - single-text tasks of four types per cluster;
 c. :func:`.standardisation.standardise_tasks` - a definition with the exact output format, and example
    pairs, per task;
 d. :func:`.demonstrations.generate_demonstrations` - new example pairs in the style of real user texts;
-e. :func:`build_pool` (here) - the instruction pool, with near-duplicates removed.
+e. :func:`build_pool` (here) - the instruction pool, with near-duplicates removed (and the kit's fixed
+   tasks of :mod:`.kit_tasks` when ``instructions.kit_tasks`` names any).
 
 Every step records its yield in the :class:`.funnel.Funnel`; an empty pool stops the stage with
 :class:`.funnel.EmptyPoolError`, which names the step that lost everything.
@@ -28,6 +29,7 @@ import numpy as np
 
 from compeffdist_utils.core.config import InstructionsParams
 from compeffdist_utils.instructions.funnel import EmptyPoolError, Funnel
+from compeffdist_utils.instructions.kit_tasks import kit_instructions
 from compeffdist_utils.instructions.prompts import task_instruction_prompt
 
 Embed = Callable[[list[str]], np.ndarray]
@@ -115,7 +117,8 @@ def build_pool(
 
     Near-duplicates: the cosine similarity of the kit embedder's vectors of the instruction's core text
     (the analysis prompt, or the task definition without its demos) reaches ``dedup_threshold``; the
-    earlier record (larger cluster, analysis before tasks) is kept.
+    earlier record (larger cluster, analysis before tasks) is kept. The kit's fixed tasks
+    (``instructions.kit_tasks``) join after deduplication: they are never a duplicate of what was written.
     """
     records = assemble_records(analysis, standardised, grounded, ip.prompt_demos)
     step = funnel["dedup"]
@@ -132,6 +135,7 @@ def build_pool(
             step.dropped["near_duplicate"] += 1
             removed.append({**core, "duplicate_of": records[dup]["instruction_id"]})
     step.items_kept = len(pool)
+    pool += kit_instructions(ip.kit_tasks)
     funnel.pool = dict(sorted(Counter(r["task_type"] for r in pool).items()))
     return pool, removed
 

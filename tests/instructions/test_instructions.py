@@ -7,6 +7,7 @@ import re
 
 import numpy as np
 import pytest
+from pydantic import ValidationError
 
 from compeffdist_utils.core.config import InstructionsParams
 from compeffdist_utils.instructions.analysis import generate_analysis_prompts
@@ -583,6 +584,26 @@ def test_pipeline_funnel_counts_and_pool_schema():
             }
     assert f["pool"] == dict(sorted({t: sum(r["task_type"] == t for r in pool) for t in f["pool"]}.items()))
     json.dumps(f)  # the funnel is written as JSON
+
+
+def test_kit_tasks_join_the_pool_only_when_asked():
+    """instructions.kit_tasks adds one fixed overall-sentiment task per named type (cluster -1), after
+    deduplication, counted in the pool's task types; the default leaves the teacher's pool as it is."""
+    from compeffdist_utils.instructions.kit_tasks import KIT_CLUSTER, kit_instructions
+
+    plain = run_pipeline(FakeTeacher(), InstructionsParams(min_examples=3, demo_requests_per_task=1))
+    assert all(r["cluster_id"] != KIT_CLUSTER for r in plain[4])
+    ip = InstructionsParams(min_examples=3, demo_requests_per_task=1, kit_tasks=["classification", "scoring"])
+    funnel, *_, pool, _removed = run_pipeline(FakeTeacher(), ip)
+    kit = [r for r in pool if r["cluster_id"] == KIT_CLUSTER]
+    assert [r["instruction_id"] for r in kit] == ["kit-classification", "kit-scoring"]
+    assert len(pool) == len(plain[4]) + 2 and set(kit[0]) == set(plain[4][0])
+    assert "{negative, neutral, positive}" in kit[0]["prompt"] and "Output format:" in kit[1]["prompt"]
+    assert funnel.pool["classification"] == plain[0].pool.get("classification", 0) + 1
+    with pytest.raises(ValueError, match="kit_tasks"):
+        kit_instructions(["sarcasm"])
+    with pytest.raises(ValidationError, match="kit_tasks"):
+        InstructionsParams(kit_tasks=["sarcasm"])
 
 
 def test_paper_params_send_single_turn_requests():
