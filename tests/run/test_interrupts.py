@@ -50,6 +50,9 @@ def _cli(project: Path, *args: str) -> subprocess.Popen:
         [sys.executable, "-m", "compeffdist_utils.cli", "run", "params/p.yaml", "--quiet", *args],
         cwd=project, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         start_new_session=True,  # its own process group: a Ctrl-C reaches it and its kernel, as in a terminal
+        # as a terminal starts it: a shell's background job (`cmd &`, nohup) inherits SIGINT ignored, and
+        # the tests would then wait for a Ctrl-C that nothing can deliver
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )  # fmt: skip
 
 
