@@ -6,6 +6,8 @@ import matplotlib.pyplot as plt
 import pandas as pd
 from matplotlib.figure import Figure
 
+from compeffdist_utils.instructions.kit_tasks import cluster_label
+
 
 def composition(df: pd.DataFrame) -> Figure:
     """Samples per task type, per cluster and domain, and the teacher's answer length per task type.
@@ -15,9 +17,8 @@ def composition(df: pd.DataFrame) -> Figure:
     fig, axes = plt.subplots(1, 3, figsize=(15, 4))
     df["task_type"].value_counts().plot.bar(ax=axes[0], rot=20)
     axes[0].set(title="Samples per task type", xlabel="task type", ylabel="samples")
-    df.groupby(["cluster_id", "domain"]).size().unstack(fill_value=0).plot.bar(
-        ax=axes[1], stacked=True, rot=0
-    )
+    per_cluster = df.groupby(["cluster_id", "domain"]).size().unstack(fill_value=0)
+    per_cluster.rename(index=cluster_label).plot.bar(ax=axes[1], stacked=True, rot=0)
     axes[1].set(title="Samples per cluster and domain", xlabel="cluster id", ylabel="samples")
     for task_type, grp in df.groupby("task_type"):
         axes[2].hist(grp["answer_words"], bins=15, alpha=0.6, label=task_type)

@@ -9,7 +9,7 @@ from compeffdist_utils.instructions.funnel import Funnel
 from compeffdist_utils.instructions.ideation import ideation_chats
 from compeffdist_utils.instructions.inputs import cut_reference, select_clusters
 from compeffdist_utils.instructions.json_repair import extract_json_list
-from compeffdist_utils.instructions.kit_tasks import KIT_CLUSTER, KIT_TASKS, kit_instructions
+from compeffdist_utils.instructions.kit_tasks import KIT_CLUSTER, KIT_TASKS, cluster_label, kit_instructions
 from compeffdist_utils.instructions.parsing import parse_io_pairs, parse_numbered_list, parse_standardisation
 from compeffdist_utils.instructions.pool import build_pool, near_duplicates
 from compeffdist_utils.instructions.prompts import (
@@ -40,6 +40,7 @@ __all__ = [
     "STANDARDISATION_EXAMPLE_ANSWER",
     "analysis_chats",
     "build_pool",
+    "cluster_label",
     "clean_demo_pair",
     "cut_reference",
     "demonstration_prompt",

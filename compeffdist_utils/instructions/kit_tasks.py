@@ -45,6 +45,12 @@ KIT_TASKS: dict[str, tuple[str, str]] = {
 }
 
 
+def cluster_label(cluster_id: int) -> str:
+    """How a figure names a cluster: its id, or ``kit`` for the kit's fixed tasks, which have no perspective
+    (a bare ``-1`` on an axis reads as a cluster a reader cannot find on the attribute map)."""
+    return "kit" if cluster_id == KIT_CLUSTER else str(cluster_id)
+
+
 def kit_instructions(task_types: Sequence[str]) -> list[dict[str, Any]]:
     """Pool records (the pool's fields) for the chosen kit task types, in the order given."""
     unknown = [t for t in task_types if t not in KIT_TASKS]

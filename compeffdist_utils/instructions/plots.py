@@ -9,6 +9,8 @@ import matplotlib.pyplot as plt
 import pandas as pd
 from matplotlib.figure import Figure
 
+from compeffdist_utils.instructions.kit_tasks import cluster_label
+
 FUNNEL_STEPS = ("analysis", "ideation", "standardisation", "demonstrations", "dedup")
 FUNNEL_COUNTS = ("requests", "answers_parsed", "items_parsed", "items_kept")
 
@@ -42,7 +44,7 @@ def pool_composition(pool: Sequence[dict[str, Any]]) -> Figure:
     fig, axes = plt.subplots(1, 2, figsize=(12, 4))
     pd.DataFrame(pool)["task_type"].value_counts().plot.bar(ax=axes[0], rot=20)
     axes[0].set(title="Instructions per task type", xlabel="task type", ylabel="instructions")
-    pool_by_cluster(pool).plot.bar(ax=axes[1], stacked=True, rot=0)
+    pool_by_cluster(pool).rename(index=cluster_label).plot.bar(ax=axes[1], stacked=True, rot=0)
     axes[1].set(title="Instructions per cluster", xlabel="cluster id", ylabel="instructions")
     fig.tight_layout()
     return fig

@@ -17,3 +17,9 @@ def test_distill_composition():
     )  # fmt: skip
     fig = distill_report.composition(df)
     assert sorted(p.get_height() for p in fig.axes[0].patches) == [1, 2]
+    df.loc[1, "cluster_id"] = -1  # a kit task: no perspective, named on the axis
+    assert [t.get_text() for t in distill_report.composition(df).axes[1].get_xticklabels()] == [
+        "kit",
+        "0",
+        "1",
+    ]

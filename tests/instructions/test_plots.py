@@ -19,6 +19,14 @@ def test_instruction_funnel_and_pool():
     assert instruction_report.pool_by_cluster(pool).loc[0].sum() == 2
     fig = instruction_report.pool_composition(pool)
     assert sorted(p.get_height() for p in fig.axes[0].patches) == [1, 2]
+    assert [t.get_text() for t in fig.axes[1].get_xticklabels()] == ["0", "1"]
+
+
+def test_the_kit_tasks_are_named_kit_on_the_cluster_axis():
+    """The kit's fixed tasks (cluster -1) have no perspective: the axis says ``kit``, not ``-1``."""
+    pool = [{"cluster_id": c, "task_type": t} for c, t in [(-1, "scoring"), (0, "analysis"), (1, "analysis")]]
+    fig = instruction_report.pool_composition(pool)
+    assert [t.get_text() for t in fig.axes[1].get_xticklabels()] == ["kit", "0", "1"]
 
 
 def test_example_instructions_show_one_prompt_per_task_type_and_demo_rows():
