@@ -17,6 +17,7 @@ import seaborn as sns
 from matplotlib.figure import Figure
 
 from compeffdist_utils.difficulty_selection.selection import SCORE_KEYS, soft_keep_probs
+from compeffdist_utils.instructions.kit_tasks import cluster_label
 
 TITLES = {
     "rank": "rank score",
@@ -50,11 +51,10 @@ def scores_by_group(df: pd.DataFrame, key: str, clusters: Sequence[str]) -> Figu
     sns.stripplot(data=df, x="task_type", y=key, ax=axes[0], color="k", size=3)
     axes[0].set(title=f"{TITLES[key]} per task type", xlabel="task type", ylabel=TITLES[key])
     axes[0].tick_params(axis="x", rotation=20)
-    sub = df[df["cluster_id"].isin(clusters)]
-    sns.boxplot(
-        data=sub, x="cluster_id", y=key, order=clusters, ax=axes[1], color="lightsteelblue", fliersize=0
-    )
-    sns.stripplot(data=sub, x="cluster_id", y=key, order=clusters, ax=axes[1], color="k", size=3)
+    sub = df[df["cluster_id"].isin(clusters)].assign(cluster_id=lambda d: d["cluster_id"].map(cluster_label))
+    order = [cluster_label(c) for c in clusters]
+    sns.boxplot(data=sub, x="cluster_id", y=key, order=order, ax=axes[1], color="lightsteelblue", fliersize=0)
+    sns.stripplot(data=sub, x="cluster_id", y=key, order=order, ax=axes[1], color="k", size=3)
     axes[1].set(title=f"{TITLES[key]} per cluster (largest first)", xlabel="cluster id", ylabel=TITLES[key])
     fig.tight_layout()
     return fig
@@ -160,7 +160,7 @@ def selection_composition(df: pd.DataFrame, sel: pd.DataFrame, clusters: Sequenc
             {"pool": df[col].value_counts(normalize=True), "selected": sel[col].value_counts(normalize=True)}
         ).fillna(0.0)
         if order is not None:
-            comp = comp.loc[order]
+            comp = comp.loc[order].rename(index=cluster_label)
         (comp * 100).plot.bar(ax=ax, rot=20 if order is None else 0)
         label = col.replace("_", " ")
         ax.set(title=f"Share per {label}", xlabel=label, ylabel="% of samples")

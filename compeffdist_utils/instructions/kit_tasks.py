@@ -45,10 +45,11 @@ KIT_TASKS: dict[str, tuple[str, str]] = {
 }
 
 
-def cluster_label(cluster_id: int) -> str:
+def cluster_label(cluster_id: int | str) -> str:
     """How a figure names a cluster: its id, or ``kit`` for the kit's fixed tasks, which have no perspective
-    (a bare ``-1`` on an axis reads as a cluster a reader cannot find on the attribute map)."""
-    return "kit" if cluster_id == KIT_CLUSTER else str(cluster_id)
+    (a bare ``-1`` on an axis reads as a cluster a reader cannot find on the attribute map). Stage 05's tables
+    hold ids as text, hence ``int | str``."""
+    return "kit" if str(cluster_id) == str(KIT_CLUSTER) else str(cluster_id)
 
 
 def kit_instructions(task_types: Sequence[str]) -> list[dict[str, Any]]:

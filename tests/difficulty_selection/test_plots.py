@@ -70,4 +70,9 @@ def test_selection_views(scored):
     assert table["pool"].sum() == 12 and table["selected"].sum() == 6
     fig = difficulty_report.selection_composition(df, sel, difficulty_report.largest_clusters(df))
     assert len(fig.axes) == 2
+    kit = df.assign(cluster_id=df["cluster_id"].replace("2", "-1"))  # stage 05 holds ids as text
+    fig = difficulty_report.selection_composition(kit, sel, difficulty_report.largest_clusters(kit))
+    assert "kit" in [t.get_text() for t in fig.axes[1].get_xticklabels()]
+    fig = difficulty_report.scores_by_group(kit, "rank", difficulty_report.largest_clusters(kit))
+    assert sorted(t.get_text() for t in fig.axes[1].get_xticklabels()) == ["0", "1", "kit"]
     difficulty_report.overlap_heatmap(overlap)
